@@ -1,0 +1,74 @@
+"""Wiring of the backend: one `Backend` per process, one `Services` per unit of work.
+
+The edge (bot, API, command line) opens a unit of work, hands its `Services` to the code that
+decides, and the unit commits once at the end, or rolls back on an error.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from backend.services.categories import Category, load_categories
+from backend.services.conversations import ConversationService
+from backend.services.intake import IntakeService
+from backend.services.media import MediaStore
+from backend.services.updates import UpdateLog
+from backend.services.users import UserService
+from backend.services.wilayah import WilayahIndex, index_from_db
+from backend.settings import Settings
+from backend.storage.db import create_engine, create_sessionmaker
+
+log = logging.getLogger(__name__)
+
+
+class Backend:
+    def __init__(self, settings: Settings, engine: AsyncEngine | None = None) -> None:
+        self.settings = settings
+        self.engine = engine or create_engine(settings.database_url)
+        self.sessionmaker = create_sessionmaker(self.engine)
+        self.media = MediaStore(settings.media_dir)
+        self.categories: tuple[Category, ...] = load_categories(settings.categories_file)
+        self.categories_by_key = {c.key: c for c in self.categories}
+        self.wilayah = WilayahIndex.from_rows(())
+        self.planning_year = settings.planning_year or date.today().year + 1
+
+    async def start(self) -> None:
+        """Load what every unit of work reads: the village index of the region."""
+        async with self.sessionmaker() as session:
+            self.wilayah = await index_from_db(session)
+        if len(self.wilayah) == 0:
+            log.warning(
+                "no desa/kelurahan loaded: run `musrenbot wilayah load %s`", self.settings.region
+            )
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    @asynccontextmanager
+    async def unit(self) -> AsyncIterator[Services]:
+        async with self.sessionmaker() as session, session.begin():
+            yield Services(session, self)
+
+
+class Services:
+    """The use cases, bound to one transaction. Returns plain data, never ORM objects."""
+
+    def __init__(self, session: AsyncSession, backend: Backend) -> None:
+        self.users = UserService(session)
+        self.conversations = ConversationService(session)
+        self.updates = UpdateLog(session)
+        self.intake = IntakeService(
+            session,
+            wilayah=backend.wilayah,
+            categories=backend.categories_by_key,
+            planning_year=backend.planning_year,
+        )
+        self.wilayah = backend.wilayah
+        self.categories = backend.categories
+        self.media = backend.media
+        self.planning_year = backend.planning_year

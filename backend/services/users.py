@@ -1,0 +1,133 @@
+"""People who talk to the bot: who they are on a channel, their language, consent, reachability."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.storage.models import User, utcnow
+
+LANGUAGES = ("id", "en")
+DEFAULT_LANGUAGE = "id"
+
+
+def language_from_hint(code: str | None) -> str:
+    """Telegram's IETF tag -> a language we speak; Indonesian unless the person uses English."""
+    if code and code.lower().split("-")[0] == "en":
+        return "en"
+    return DEFAULT_LANGUAGE
+
+
+@dataclass(frozen=True)
+class UserView:
+    id: int
+    language: str
+    consented: bool
+    reachable: bool
+    consent_at: datetime | None = None
+
+
+def _view(user: User) -> UserView:
+    return UserView(
+        id=user.id,
+        language=user.language,
+        consented=user.consent_at is not None,
+        reachable=user.reachable,
+        consent_at=user.consent_at,
+    )
+
+
+class UserService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def _find(self, channel: str, external_id: str) -> User | None:
+        return await self.session.scalar(
+            select(User).where(User.channel == channel, User.external_id == external_id)
+        )
+
+    async def get_or_create(
+        self,
+        *,
+        channel: str,
+        external_id: str,
+        chat_id: str,
+        language_hint: str | None,
+        display_name: str | None = None,
+    ) -> UserView:
+        user = await self._find(channel, external_id)
+        if user is None:
+            user = User(
+                channel=channel,
+                external_id=external_id,
+                chat_id=chat_id,
+                language=language_from_hint(language_hint),
+                display_name=display_name,
+                reachable=True,
+            )
+            try:
+                async with self.session.begin_nested():
+                    self.session.add(user)
+            except IntegrityError:  # the same person's first two updates raced
+                user = await self._find(channel, external_id)
+                assert user is not None
+        elif not user.reachable:
+            # A message from them proves the chat is open again.
+            user.reachable = True
+            user.reachability_changed_at = utcnow()
+        return _view(user)
+
+    async def set_language(self, user_id: int, language: str) -> None:
+        if language not in LANGUAGES:
+            raise ValueError(language)
+        await self.session.execute(update(User).where(User.id == user_id).values(language=language))
+
+    async def record_consent(self, user_id: int) -> None:
+        await self.session.execute(
+            update(User).where(User.id == user_id).values(consent_at=utcnow())
+        )
+
+    async def set_reachable(self, channel: str, external_id: str, reachable: bool) -> bool:
+        """Record a block/unblock from the channel; returns False for a person we never met."""
+        result = await self.session.execute(
+            update(User)
+            .where(User.channel == channel, User.external_id == external_id)
+            .values(reachable=reachable, reachability_changed_at=utcnow())
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def reachable(self, channel: str, external_id: str) -> bool | None:
+        user = await self._find(channel, external_id)
+        return None if user is None else user.reachable
+
+    async def erase_personal_data(self, user_id: int) -> None:
+        """UU PDP: forget who this person is. Their usulan stay in the plan, without a name.
+
+        The row stays (events point at it) but no longer says who it was; a later message
+        from the same account starts afresh as a new user.
+        """
+        from backend.storage.models import Conversation, Usulan
+
+        await self.session.execute(
+            update(Usulan)
+            .where(Usulan.submitter_id == user_id)
+            .values(submitter_name=None, submitter_phone=None)
+        )
+        await self.session.execute(delete(Conversation).where(Conversation.user_id == user_id))
+        await self.session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(
+                external_id=f"erased:{user_id}",
+                chat_id="",
+                display_name=None,
+                phone=None,
+                consent_at=None,
+                reachable=False,
+                reachability_changed_at=utcnow(),
+            )
+        )

@@ -1,0 +1,53 @@
+"""Typed settings, read once by the entry point and passed down (never at import time)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("data")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MUSRENBOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = Field(
+        default=f"sqlite+aiosqlite:///{DEFAULT_DATA_DIR / 'musrenbot.sqlite3'}",
+        description="SQLAlchemy URL; SQLite (aiosqlite) by default, postgresql+asyncpg in production",
+    )
+    region: str = Field(
+        default="12.71", description="Kemendagri code of the kabupaten/kota served, or ALL"
+    )
+    planning_year: int | None = Field(
+        default=None, description="Tahun perencanaan; default: the year after the current one"
+    )
+    telegram_token: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    telegram_mode: Literal["polling", "webhook"] = "polling"
+    telegram_webhook_secret: SecretStr | None = None
+    public_url: str | None = Field(default=None, description="Public HTTPS base URL of this service")
+    media_dir: Path = DEFAULT_DATA_DIR / "media"
+    categories_file: Path | None = Field(
+        default=None, description="CSV overriding the category -> bidang urusan/OPD mapping"
+    )
+    log_level: str = "INFO"
+
+    @field_validator("region")
+    @classmethod
+    def _region_code(cls, value: str) -> str:
+        value = value.strip()
+        if value.upper() == "ALL":
+            return "ALL"
+        parts = value.split(".")
+        if len(parts) != 2 or not all(p.isdigit() and len(p) == 2 for p in parts):
+            raise ValueError("region must be a kabupaten/kota code such as 12.71, or ALL")
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

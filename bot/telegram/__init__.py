@@ -1,0 +1,1 @@
+"""The Telegram channel: translates Bot API updates to neutral events and replies back."""

@@ -1,0 +1,220 @@
+"""The running Telegram channel: polling or webhook, ordering, deduplication, photos.
+
+Every update goes through one path (`_on_update`): per-chat ordering, then one unit of work
+that claims the update id and runs the conversation, then the replies are sent. A failure
+rolls the unit back, so the draft stays as it was and a retried update is processed in full.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
+from aiogram.types import BotCommand, BotCommandScopeDefault, TelegramObject, Update
+
+import locales
+from backend.domain import MAX_PHOTO_BYTES
+from backend.errors import PhotoRejected
+from backend.services.context import Backend
+from bot.telegram.render import send_replies
+from bot.telegram.translate import CHANNEL, chat_key, to_incoming
+from handlers.dispatch import MENU_COMMANDS, handle
+from handlers.events import Incoming, Msg, Photo, say
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
+WEBHOOK_PATH = "/telegram/webhook"
+
+
+class TelegramChannel:
+    def __init__(self, backend: Backend, *, token: str, api_url: str) -> None:
+        self.backend = backend
+        session = AiohttpSession(api=TelegramAPIServer.from_base(api_url.rstrip("/")))
+        self.bot = Bot(token=token, session=session)
+        self.dispatcher = Dispatcher()
+        self.dispatcher.update.outer_middleware(self._in_chat_order)
+        self.dispatcher.update.register(self._on_update)
+        # One lock per chat, dropped when no update of that chat is in flight.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+        self._polling: asyncio.Task[None] | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def set_commands(self) -> None:
+        for language in locales.LANGUAGES:
+            commands = [
+                BotCommand(command=name, description=locales.t(language, f"menu.{name}"))
+                for name in MENU_COMMANDS
+            ]
+            await self.bot.set_my_commands(
+                commands,
+                scope=BotCommandScopeDefault(),
+                language_code=None if language == locales.DEFAULT else language,
+            )
+
+    async def start_webhook(self, public_url: str, secret: str) -> None:
+        await self.bot.set_webhook(
+            url=public_url.rstrip("/") + WEBHOOK_PATH,
+            secret_token=secret,
+            allowed_updates=ALLOWED_UPDATES,
+        )
+        log.info("Telegram webhook set at %s%s", public_url.rstrip("/"), WEBHOOK_PATH)
+
+    async def start_polling(self) -> None:
+        await self.bot.delete_webhook(drop_pending_updates=False)
+        self._polling = asyncio.create_task(
+            self.dispatcher.start_polling(
+                self.bot,
+                handle_signals=False,
+                close_bot_session=False,
+                allowed_updates=ALLOWED_UPDATES,
+                polling_timeout=25,
+            )
+        )
+
+    async def close(self) -> None:
+        if self._polling is not None:
+            try:
+                await self.dispatcher.stop_polling()
+            except RuntimeError:
+                pass  # polling had not started yet
+            self._polling.cancel()
+            await asyncio.gather(self._polling, return_exceptions=True)
+        await self.bot.session.close()
+
+    # --- entry points -------------------------------------------------------------------
+
+    async def feed(self, update: Update) -> None:
+        """Process one update (the webhook calls this); never raises."""
+        try:
+            await self.dispatcher.feed_update(self.bot, update)
+        except Exception:
+            log.exception("update %s failed", update.update_id)
+
+    async def _in_chat_order(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        # Reached without any await since the update arrived, so the lock is queued for in
+        # arrival order; asyncio locks wake waiters first come, first served.
+        assert isinstance(event, Update)
+        key = chat_key(event)
+        if key is None:
+            log.debug("update %s (%s) ignored on purpose", event.update_id, event.event_type)
+            return None
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        async with lock:
+            return await handler(event, data)
+
+    async def _on_update(self, update: Update) -> None:
+        if update.my_chat_member is not None:
+            await self._on_member_change(update)
+            return
+        incoming = to_incoming(update, self._fetcher)
+        if incoming is None:
+            return
+        callback_id = update.callback_query.id if update.callback_query else None
+        incoming = await _prefetched(incoming)
+        try:
+            async with self.backend.unit() as services:
+                if not await services.updates.first_time(CHANNEL, update.update_id):
+                    log.info("update %s seen before; not processed again", update.update_id)
+                    return
+                outcome = await handle(incoming, services)
+        except Exception:
+            log.exception("update %s could not be handled; nothing was changed", update.update_id)
+            await self._apologise(incoming.sender.chat_id, incoming.sender.language_code,
+                                  callback_id)
+            return
+        try:
+            await send_replies(
+                self.bot, int(incoming.sender.chat_id), outcome.replies, outcome.language,
+                callback_id,
+            )
+        except TelegramForbiddenError:
+            await self._set_reachable(incoming.sender.external_id, reachable=False)
+
+    async def _apologise(self, chat_id: str, language_code: str | None, callback_id: str | None
+                         ) -> None:
+        language = "en" if (language_code or "").startswith("en") else locales.DEFAULT
+        try:
+            await send_replies(self.bot, int(chat_id), [say(Msg("common.error"))], language,
+                               callback_id)
+        except TelegramAPIError:
+            log.warning("could not tell chat about the failure")
+
+    async def _on_member_change(self, update: Update) -> None:
+        member = update.my_chat_member
+        assert member is not None
+        status = member.new_chat_member.status
+        reachable = status not in {"kicked", "left"}
+        async with self.backend.unit() as services:
+            if not await services.updates.first_time(CHANNEL, update.update_id):
+                return
+            known = await services.users.set_reachable(
+                CHANNEL, str(member.from_user.id), reachable
+            )
+        log.info("bot %s by a %s user", "unblocked" if reachable else "blocked",
+                 "known" if known else "new")
+
+    async def _set_reachable(self, external_id: str, *, reachable: bool) -> None:
+        async with self.backend.unit() as services:
+            await services.users.set_reachable(CHANNEL, external_id, reachable)
+
+    # --- photos -------------------------------------------------------------------------
+
+    def _fetcher(self, file_id: str) -> Callable[[], Awaitable[bytes]]:
+        async def fetch() -> bytes:
+            try:
+                file = await self.bot.get_file(file_id)
+            except TelegramBadRequest as exc:
+                if "too big" in exc.message.lower():
+                    raise PhotoRejected("too_large") from None
+                raise PhotoRejected("not_image") from None
+            if (file.file_size or 0) > MAX_PHOTO_BYTES or not file.file_path:
+                raise PhotoRejected("too_large" if file.file_path else "not_image")
+            buffer = await self.bot.download_file(file.file_path, timeout=60)
+            assert buffer is not None
+            return buffer.read()
+
+        return fetch
+
+
+async def _prefetched(incoming: Incoming) -> Incoming:
+    """Download a photo before the unit of work opens, so no transaction waits on the network."""
+    event = incoming.event
+    if not isinstance(event, Photo):
+        return incoming
+    try:
+        data = await event.fetch()
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a polite refusal
+        if isinstance(exc, PhotoRejected):
+            rejection = exc
+        else:
+            log.warning("photo download failed: %s", type(exc).__name__)
+            rejection = PhotoRejected("download_failed")
+
+        async def refuse() -> bytes:
+            raise rejection
+
+        return replace(incoming, event=replace(event, fetch=refuse))
+
+    async def ready() -> bytes:
+        return data
+
+    return replace(incoming, event=replace(event, fetch=ready))

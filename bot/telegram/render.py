@@ -1,0 +1,93 @@
+"""Neutral replies -> Bot API calls, rendered in the reader's language."""
+
+from __future__ import annotations
+
+from aiogram import Bot
+from aiogram.types import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+)
+
+import locales
+from handlers.events import Button, Label, Msg, Notice, Reply, Say
+
+MAX_TEXT = 4096  # Telegram's limit for one message
+
+
+def label(language: str, value: Label) -> str:
+    return locales.t(language, value.key, value.params) if isinstance(value, Msg) else value
+
+
+def text_of(language: str, message: Say) -> str:
+    return "\n\n".join(locales.t(language, part.key, part.params) for part in message.parts)
+
+
+def _button(language: str, button: Button) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=label(language, button.label)[:64], callback_data=button.payload)
+
+
+def markup(
+    language: str, message: Say
+) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None:
+    if message.buttons:
+        rows = [[_button(language, b) for b in row] for row in message.buttons]
+        return InlineKeyboardMarkup(inline_keyboard=rows)
+    if message.request_location is not None:
+        keyboard = [[KeyboardButton(text=label(language, message.request_location),
+                                    request_location=True)]]
+        if message.skip is not None:
+            keyboard.append([KeyboardButton(text=label(language, message.skip))])
+        return ReplyKeyboardMarkup(keyboard=keyboard, resize_keyboard=True, one_time_keyboard=True)
+    if message.clear_keyboard:
+        return ReplyKeyboardRemove()
+    return None
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Split at line breaks so no message passes Telegram's limit."""
+    if len(text) <= limit:
+        return [text]
+    chunks: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while len(line) > limit:
+            chunks.append(line[:limit])
+            line = line[limit:]
+        if current and len(current) + 1 + len(line) > limit:
+            chunks.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+async def send_replies(
+    bot: Bot,
+    chat_id: int | str,
+    replies: list[Reply],
+    language: str,
+    callback_query_id: str | None = None,
+) -> None:
+    """Send in order. A button press is always answered, so the client stops its spinner."""
+    notice = next((r for r in replies if isinstance(r, Notice)), None)
+    if callback_query_id is not None:
+        await bot.answer_callback_query(
+            callback_query_id,
+            text=locales.t(language, notice.text.key, notice.text.params)[:200] if notice else None,
+        )
+    for reply in replies:
+        if not isinstance(reply, Say):
+            continue
+        chunks = split_text(text_of(language, reply))
+        for i, chunk in enumerate(chunks):
+            last = i == len(chunks) - 1
+            await bot.send_message(
+                chat_id,
+                chunk,
+                reply_markup=markup(language, reply) if last else None,
+            )

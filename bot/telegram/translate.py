@@ -1,0 +1,115 @@
+"""Telegram update -> neutral `Incoming`. The only place that reads aiogram's update types."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiogram.types import CallbackQuery, Message, Update
+
+from handlers.events import (
+    ButtonPress,
+    Command,
+    Contact,
+    Event,
+    Incoming,
+    Location,
+    Photo,
+    Sender,
+    Text,
+    Unsupported,
+)
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+Fetcher = Callable[[str], Callable[[], Awaitable[bytes]]]
+
+
+def chat_key(update: Update) -> str | None:
+    """The private chat an update belongs to; None for what the bot ignores on purpose."""
+    if update.message is not None:
+        if update.message.chat.type != "private":
+            return None
+        return str(update.message.chat.id)
+    if update.callback_query is not None:
+        return str(update.callback_query.from_user.id)
+    if update.my_chat_member is not None and update.my_chat_member.chat.type == "private":
+        return str(update.my_chat_member.chat.id)
+    return None
+
+
+def to_incoming(update: Update, fetcher: Fetcher) -> Incoming | None:
+    """A neutral event for a private message or button press; None for everything else
+    (edited messages, group and channel posts, reactions), which the bot ignores on purpose."""
+    if update.message is not None and update.message.chat.type == "private":
+        message = update.message
+        if message.from_user is None:
+            return None
+        event = _message_event(message, fetcher)
+        return Incoming(
+            sender=_sender(message.from_user, str(message.chat.id)),
+            event=event,
+            message_ref=f"{message.chat.id}:{message.message_id}",
+        )
+    if update.callback_query is not None:
+        query: CallbackQuery = update.callback_query
+        if query.message is not None and query.message.chat.type != "private":
+            return None
+        return Incoming(
+            sender=_sender(query.from_user, str(query.from_user.id)),
+            event=ButtonPress(query.data or ""),
+            message_ref=f"callback:{query.id}",
+        )
+    return None
+
+
+def _sender(user: object, chat_id: str) -> Sender:
+    first = getattr(user, "first_name", None)
+    last = getattr(user, "last_name", None)
+    name = " ".join(x for x in (first, last) if x) or None
+    return Sender(
+        channel=CHANNEL,
+        external_id=str(getattr(user, "id", "")),
+        chat_id=chat_id,
+        display_name=name[:120] if name else None,
+        language_code=getattr(user, "language_code", None),
+    )
+
+
+def _message_event(message: Message, fetcher: Fetcher) -> Event:
+    if message.text is not None:
+        text = message.text
+        if text.startswith("/"):
+            head, _, args = text[1:].partition(" ")
+            name = head.split("@", 1)[0].lower()
+            if name:
+                return Command(name=name, args=args.strip())
+        return Text(text)
+    if message.location is not None:
+        return Location(message.location.latitude, message.location.longitude)
+    if message.contact is not None:
+        return Contact(message.contact.phone_number)
+    if message.photo:
+        largest = max(message.photo, key=lambda p: (p.width * p.height, p.file_size or 0))
+        return Photo(
+            fetch=fetcher(largest.file_id),
+            file_size=largest.file_size,
+            media_group_id=message.media_group_id,
+            caption=message.caption,
+        )
+    if message.document is not None:
+        document = message.document
+        if (document.mime_type or "").startswith("image/"):
+            # An "uncompressed" photo sent as a file is still a photo to the resident.
+            return Photo(
+                fetch=fetcher(document.file_id),
+                file_size=document.file_size,
+                media_group_id=message.media_group_id,
+                caption=message.caption,
+            )
+        return Unsupported("document")
+    for kind in ("sticker", "voice", "audio", "video", "video_note"):
+        if getattr(message, kind, None) is not None:
+            return Unsupported(kind)  # type: ignore[arg-type]
+    return Unsupported("other")

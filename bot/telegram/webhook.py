@@ -1,0 +1,48 @@
+"""The webhook endpoint Telegram posts updates to."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Any
+
+from aiogram.types import Update
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from bot.telegram.channel import WEBHOOK_PATH, TelegramChannel
+
+log = logging.getLogger(__name__)
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+def webhook_router(channel: TelegramChannel, secret: str) -> APIRouter:
+    router = APIRouter()
+    expected = secret.encode()
+
+    @router.post(WEBHOOK_PATH, include_in_schema=False)
+    async def telegram_webhook(request: Request) -> Response:
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if not hmac.compare_digest(given, expected):
+            return JSONResponse({"detail": "wrong or missing secret token"}, status_code=401)
+        try:
+            body: Any = await request.json()
+        except ValueError:
+            return JSONResponse({"detail": "body is not JSON"}, status_code=400)
+        if not isinstance(body, dict):
+            return JSONResponse({"detail": "body is not an Update object"}, status_code=400)
+        try:
+            update = Update.model_validate(body, context={"bot": channel.bot})
+        except ValidationError as exc:
+            # Acknowledged so Telegram does not redeliver what we will never understand.
+            log.warning(
+                "update %s not understood (%d schema errors); acknowledged and dropped",
+                body.get("update_id"),
+                exc.error_count(),
+            )
+            return Response(status_code=200)
+        await channel.feed(update)
+        return Response(status_code=200)
+
+    return router

@@ -1,0 +1,81 @@
+"""The ASGI application: the officials' API, plus the Telegram webhook when the bot runs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from backend.api.app import create_api
+from backend.services.context import Backend
+from backend.settings import Settings
+from bot.telegram.channel import TelegramChannel
+from bot.telegram.webhook import webhook_router
+
+log = logging.getLogger(__name__)
+
+
+class ConfigurationError(Exception):
+    pass
+
+
+def check_settings(settings: Settings) -> None:
+    """Refuse to start a webhook that anyone could post to, or that Telegram cannot reach."""
+    if settings.telegram_token is None or settings.telegram_mode != "webhook":
+        return
+    if settings.telegram_webhook_secret is None:
+        raise ConfigurationError(
+            "MUSRENBOT_TELEGRAM_WEBHOOK_SECRET is required in webhook mode "
+            "(1-256 characters A-Z, a-z, 0-9, _ and -)"
+        )
+    if not settings.public_url:
+        raise ConfigurationError("MUSRENBOT_PUBLIC_URL is required in webhook mode")
+
+
+def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
+    check_settings(settings)
+    backend = backend or Backend(settings)
+    channel: TelegramChannel | None = None
+    if settings.telegram_token is not None:
+        channel = TelegramChannel(
+            backend,
+            token=settings.telegram_token.get_secret_value(),
+            api_url=settings.telegram_api_url,
+        )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await backend.start()
+        if channel is None:
+            log.info(
+                "Telegram bot off: set MUSRENBOT_TELEGRAM_TOKEN to enable it "
+                "(or try the conversation with `musrenbot chat`)"
+            )
+        else:
+            await channel.set_commands()
+            if settings.telegram_mode == "webhook":
+                assert settings.public_url and settings.telegram_webhook_secret
+                await channel.start_webhook(
+                    settings.public_url, settings.telegram_webhook_secret.get_secret_value()
+                )
+            else:
+                await channel.start_polling()
+                log.info("Telegram bot polling for updates")
+        try:
+            yield
+        finally:
+            if channel is not None:
+                await channel.close()
+            await backend.close()
+
+    app = create_api(backend)
+    app.router.lifespan_context = lifespan
+    if channel is not None and settings.telegram_mode == "webhook":
+        assert settings.telegram_webhook_secret is not None
+        app.include_router(
+            webhook_router(channel, settings.telegram_webhook_secret.get_secret_value())
+        )
+    app.state.telegram = channel
+    return app

@@ -1,0 +1,113 @@
+"""Consent (UU PDP 27/2022), language, and deleting one's personal data."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from handlers import intake
+from handlers.context import Ctx, prompt_of, stale_button, step, unexpected
+from handlers.events import Button, ButtonPress, Event, Msg, Notice, Reply, say
+
+CONSENT = "account.consent"
+DELETE = "account.delete"
+
+LANGUAGE_NAMES = {"id": "Bahasa Indonesia", "en": "English"}
+
+
+def _ask_consent(ctx: Ctx) -> list[Reply]:
+    return [
+        say(
+            "account.welcome",
+            "account.privacy",
+            buttons=(
+                (Button(Msg("button.consent_yes"), "consent:yes"),),
+                (Button(Msg("button.consent_no"), "consent:no"),),
+            ),
+        )
+    ]
+
+
+@step(CONSENT, _ask_consent)
+async def on_consent(ctx: Ctx, event: Event) -> list[Reply]:
+    if isinstance(event, ButtonPress):
+        if event.payload == "consent:yes":
+            await ctx.services.users.record_consent(ctx.user.id)
+            return [say("account.consent_thanks"), *intake.begin(ctx)]
+        if event.payload == "consent:no":
+            ctx.reset()
+            return [say("account.consent_declined")]
+        return stale_button()
+    return unexpected(ctx, event)
+
+
+def start(ctx: Ctx) -> list[Reply]:
+    if ctx.state.startswith("intake."):
+        return [
+            say(
+                "intake.draft_exists",
+                buttons=(
+                    (Button(Msg("button.draft_resume"), "draft:resume"),),
+                    (Button(Msg("button.draft_new"), "draft:new"),),
+                ),
+            )
+        ]
+    if not ctx.user.consented:
+        return ctx.go(CONSENT)
+    return [say("account.welcome_back"), *intake.begin(ctx)]
+
+
+def on_draft_choice(ctx: Ctx, payload: str) -> list[Reply]:
+    if not ctx.state.startswith("intake."):
+        return stale_button()
+    if payload == "draft:new":
+        return intake.begin(ctx)
+    ctx.data.pop("editing", None)
+    return prompt_of(ctx)
+
+
+def choose_language() -> list[Reply]:
+    rows = tuple((Button(name, f"lang:{code}"),) for code, name in LANGUAGE_NAMES.items())
+    return [say("account.choose_language", buttons=rows)]
+
+
+async def set_language(ctx: Ctx, code: str) -> list[Reply]:
+    if code not in LANGUAGE_NAMES:
+        return stale_button()
+    await ctx.services.users.set_language(ctx.user.id, code)
+    ctx.user = replace(ctx.user, language=code)
+    return [
+        Notice(Msg("account.language_set")),
+        say("account.language_set"),
+        *prompt_of(ctx),
+    ]
+
+
+def _ask_delete(ctx: Ctx) -> list[Reply]:
+    return [
+        say(
+            "account.delete_confirm",
+            buttons=(
+                (Button(Msg("button.delete_yes"), "delete:yes"),),
+                (Button(Msg("button.delete_no"), "delete:no"),),
+            ),
+        )
+    ]
+
+
+def ask_delete(ctx: Ctx) -> list[Reply]:
+    ctx.data["return_to"] = ctx.state
+    return ctx.go(DELETE)
+
+
+@step(DELETE, _ask_delete)
+async def on_delete(ctx: Ctx, event: Event) -> list[Reply]:
+    if isinstance(event, ButtonPress):
+        if event.payload == "delete:yes":
+            await ctx.services.users.erase_personal_data(ctx.user.id)
+            ctx.reset()
+            return [say("account.deleted", clear_keyboard=True)]
+        if event.payload == "delete:no":
+            ctx.conversation.state = ctx.data.pop("return_to", None) or "idle"
+            return [say("account.delete_kept"), *prompt_of(ctx)]
+        return stale_button()
+    return unexpected(ctx, event)

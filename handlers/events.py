@@ -1,0 +1,133 @@
+"""The neutral message model between a channel (Telegram, the terminal) and the conversations.
+
+A channel translates what a person sent into an `Incoming` and renders the `Reply` objects a
+conversation returns. Nothing here knows any channel's types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+# --- what a person sent -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sender:
+    channel: str
+    external_id: str
+    chat_id: str
+    display_name: str | None = None
+    language_code: str | None = None
+
+
+@dataclass(frozen=True)
+class Text:
+    text: str
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str  # lower case, without the slash or a @botname suffix
+    args: str = ""
+
+
+@dataclass(frozen=True)
+class ButtonPress:
+    payload: str
+
+
+@dataclass(frozen=True)
+class Location:
+    latitude: float
+    longitude: float
+
+
+@dataclass(frozen=True)
+class Contact:
+    phone: str
+
+
+@dataclass(frozen=True)
+class Photo:
+    """A picture the person sent; the bytes are fetched only when a step wants them."""
+
+    fetch: Callable[[], Awaitable[bytes]]
+    file_size: int | None = None
+    media_group_id: str | None = None
+    caption: str | None = None
+
+
+UnsupportedKind = Literal["sticker", "voice", "audio", "video", "video_note", "document", "other"]
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    kind: UnsupportedKind
+
+
+Event = Text | Command | ButtonPress | Location | Contact | Photo | Unsupported
+
+
+@dataclass(frozen=True)
+class Incoming:
+    sender: Sender
+    event: Event
+    message_ref: str | None = None  # the channel's id of the message, kept for traceability
+
+
+# --- what the conversation answers --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Msg:
+    """A catalog key and its parameters; rendered in the reader's language by the channel."""
+
+    key: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+Label = Msg | str  # a plain str is shown as is (a village's name, a tracking code)
+
+
+@dataclass(frozen=True)
+class Button:
+    label: Label
+    payload: str
+
+
+@dataclass(frozen=True)
+class Say:
+    """One message. `parts` are joined with blank lines.
+
+    `buttons` are inline buttons (rows). `request_location` asks the channel to offer a
+    "share my location" control next to the `skip` label; `clear_keyboard` removes such a control.
+    """
+
+    parts: tuple[Msg, ...]
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    request_location: Label | None = None
+    skip: Label | None = None
+    clear_keyboard: bool = False
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A short toast for a button press (Telegram's answerCallbackQuery)."""
+
+    text: Msg
+
+
+Reply = Say | Notice
+
+
+def say(*parts: Msg | str, **kwargs: Any) -> Say:
+    """`say("intake.ask_desa")` or `say(Msg("x", {...}), "y")`."""
+    return Say(parts=tuple(p if isinstance(p, Msg) else Msg(p) for p in parts), **kwargs)
+
+
+@dataclass
+class Outcome:
+    replies: list[Reply]
+    language: str
