@@ -18,7 +18,7 @@ class Settings(BaseSettings):
 
     database_url: str = Field(
         default=f"sqlite+aiosqlite:///{DEFAULT_DATA_DIR / 'musrenbot.sqlite3'}",
-        description="SQLAlchemy URL; SQLite (aiosqlite) by default, postgresql+asyncpg in production",
+        description="SQLAlchemy URL; SQLite by default, postgresql+asyncpg in production",
     )
     region: str = Field(
         default="12.71", description="Kemendagri code of the kabupaten/kota served, or ALL"
@@ -30,12 +30,27 @@ class Settings(BaseSettings):
     telegram_api_url: str = "https://api.telegram.org"
     telegram_mode: Literal["polling", "webhook"] = "polling"
     telegram_webhook_secret: SecretStr | None = None
-    public_url: str | None = Field(default=None, description="Public HTTPS base URL of this service")
+    public_url: str | None = Field(
+        default=None, description="Public HTTPS base URL of this service"
+    )
     media_dir: Path = DEFAULT_DATA_DIR / "media"
     categories_file: Path | None = Field(
         default=None, description="CSV overriding the category -> bidang urusan/OPD mapping"
     )
     log_level: str = "INFO"
+
+    @field_validator(
+        "telegram_token",
+        "telegram_webhook_secret",
+        "public_url",
+        "planning_year",
+        "categories_file",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # docker compose passes unset variables as empty strings
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("region")
     @classmethod

@@ -193,9 +193,7 @@ async def on_address(ctx: Ctx, event: Event) -> list[Reply]:
 
 
 def _ask_category(ctx: Ctx) -> list[Reply]:
-    buttons = [
-        Button(Msg(f"category.{c.key}"), f"cat:{c.key}") for c in ctx.services.categories
-    ]
+    buttons = [Button(Msg(f"category.{c.key}"), f"cat:{c.key}") for c in ctx.services.categories]
     rows = tuple(tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2))
     return [say("intake.ask_category", buttons=rows)]
 

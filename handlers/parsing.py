@@ -8,23 +8,63 @@ from decimal import Decimal, InvalidOperation
 
 # Units residents write, mapped to the form planners use in the kamus usulan.
 UNITS = {
-    "m": "meter", "meter": "meter", "mtr": "meter", "metre": "meter", "meters": "meter",
-    "km": "km", "kilometer": "km", "kilo meter": "km",
-    "m2": "m²", "m²": "m²", "meter persegi": "m²", "mp": "m²",
-    "m3": "m³", "m³": "m³", "kubik": "m³", "meter kubik": "m³",
-    "ha": "ha", "hektar": "ha", "hektare": "ha",
-    "unit": "unit", "units": "unit", "bh": "unit", "buah": "unit", "pcs": "unit",
-    "titik": "titik", "lokasi": "lokasi", "paket": "paket", "set": "set",
-    "orang": "orang", "org": "orang", "jiwa": "orang", "people": "orang", "persons": "orang",
-    "kk": "KK", "keluarga": "KK", "rumah": "rumah", "kelompok": "kelompok",
-    "kegiatan": "kegiatan", "kali": "kegiatan", "ekor": "ekor", "batang": "batang",
-    "pohon": "batang", "lampu": "titik", "tiang": "titik", "ruang": "ruang", "lokal": "ruang",
-    "kelas": "ruang", "sumur": "unit", "gerobak": "unit", "tong": "unit", "bak": "unit",
+    "m": "meter",
+    "meter": "meter",
+    "mtr": "meter",
+    "metre": "meter",
+    "meters": "meter",
+    "km": "km",
+    "kilometer": "km",
+    "kilo meter": "km",
+    "m2": "m²",
+    "m²": "m²",
+    "meter persegi": "m²",
+    "mp": "m²",
+    "m3": "m³",
+    "m³": "m³",
+    "kubik": "m³",
+    "meter kubik": "m³",
+    "ha": "ha",
+    "hektar": "ha",
+    "hektare": "ha",
+    "unit": "unit",
+    "units": "unit",
+    "bh": "unit",
+    "buah": "unit",
+    "pcs": "unit",
+    "titik": "titik",
+    "lokasi": "lokasi",
+    "paket": "paket",
+    "set": "set",
+    "orang": "orang",
+    "org": "orang",
+    "jiwa": "orang",
+    "people": "orang",
+    "persons": "orang",
+    "kk": "KK",
+    "keluarga": "KK",
+    "rumah": "rumah",
+    "kelompok": "kelompok",
+    "kegiatan": "kegiatan",
+    "kali": "kegiatan",
+    "ekor": "ekor",
+    "batang": "batang",
+    "pohon": "batang",
+    "lampu": "titik",
+    "tiang": "titik",
+    "ruang": "ruang",
+    "lokal": "ruang",
+    "kelas": "ruang",
+    "sumur": "unit",
+    "gerobak": "unit",
+    "tong": "unit",
+    "bak": "unit",
 }
 
 _NUMBER = r"(\d{1,3}(?:\.\d{3})+(?:,\d+)?|\d+(?:[.,]\d+)?)"
-_VOLUME_RE = re.compile(rf"^\s*(?:[±~]|sekitar|kurang lebih|kira-kira|about)?\s*{_NUMBER}\s*(.*)$",
-                        re.IGNORECASE)
+_VOLUME_RE = re.compile(
+    rf"^\s*(?:[±~]|sekitar|kurang lebih|kira-kira|about)?\s*{_NUMBER}\s*(.*)$", re.IGNORECASE
+)
 
 
 def parse_number(text: str) -> Decimal | None:
@@ -102,17 +142,17 @@ def parse_address(text: str) -> Address:
     rt = rw = dusun = None
     if m := _RT_RW.search(rest):
         rt, rw = m.group(1), m.group(2)
-        rest = rest[: m.start()] + " " + rest[m.end():]
+        rest = rest[: m.start()] + " " + rest[m.end() :]
     else:
         if m := _RT.search(rest):
             rt = m.group(1)
-            rest = rest[: m.start()] + " " + rest[m.end():]
+            rest = rest[: m.start()] + " " + rest[m.end() :]
         if m := _RW.search(rest):
             rw = m.group(1)
-            rest = rest[: m.start()] + " " + rest[m.end():]
+            rest = rest[: m.start()] + " " + rest[m.end() :]
     if m := _DUSUN.search(rest):
         dusun = f"{_dusun_word(m.group(1))} {m.group(2).strip()}".strip()
-        rest = rest[: m.start()] + " " + rest[m.end():]
+        rest = rest[: m.start()] + " " + rest[m.end() :]
     street = re.sub(r"\s+", " ", re.sub(r"(^[\s,;]+|[\s,;]+$)", "", rest)).strip(" ,;")
     street = re.sub(r"\s*,\s*(,\s*)+", ", ", street)
     return Address(

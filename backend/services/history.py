@@ -84,4 +84,3 @@ async def append_event(
     event.hash = event_hash(prev_hash, hashed_fields(event))
     session.add(event)
     return event
-

@@ -195,9 +195,7 @@ class IntakeService:
             return None
         events = (
             await self.session.scalars(
-                select(UsulanEvent)
-                .where(UsulanEvent.usulan_id == row.id)
-                .order_by(UsulanEvent.seq)
+                select(UsulanEvent).where(UsulanEvent.usulan_id == row.id).order_by(UsulanEvent.seq)
             )
         ).all()
         history = tuple(
@@ -217,7 +215,9 @@ class IntakeService:
         return [_summary(r, 0) for r in rows]
 
 
-def _summary(row: Usulan, photo_count: int, history: tuple[HistoryEntry, ...] = ()) -> UsulanSummary:
+def _summary(
+    row: Usulan, photo_count: int, history: tuple[HistoryEntry, ...] = ()
+) -> UsulanSummary:
     return UsulanSummary(
         code=row.code,
         desa_code=row.desa_code,

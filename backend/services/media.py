@@ -47,7 +47,9 @@ class MediaStore:
             tmp = path.with_suffix(".tmp")
             tmp.write_bytes(clean.data)
             tmp.replace(path)  # atomic: a reader never sees half a file
-        return StoredPhoto(sha256=digest, width=clean.width, height=clean.height, bytes=len(clean.data))
+        return StoredPhoto(
+            sha256=digest, width=clean.width, height=clean.height, bytes=len(clean.data)
+        )
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
+from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
@@ -117,7 +117,7 @@ class DesaMatch:
         """What a button adds to the label so a resident can tell same-named places apart."""
         if not self.ambiguous:
             return None
-        place = f"Kec. {self.desa.kecamatan_name}"
+        place = f"Kec. {self.desa.kecamatan_name or self.desa.kecamatan_code}"
         if self.spans_kabkota:
             place = f"{place}, {self.desa.kabkota_name}"
         return place
@@ -253,8 +253,8 @@ def _parse_query(query: str) -> _Query | None:
             tokens = tokens[:position]
             break
     tokens = [t for t in tokens if t not in _KECAMATAN_WORDS][:_MAX_QUERY_TOKENS]
-    if not tokens:
-        return None
+    if all(t in _PREFIX_WORDS and t not in _NAME_WORDS for t in tokens):
+        return None  # nothing typed, or only "kel."
     variants = [(" ".join(tokens), 0.0)]
     while len(tokens) > 1 and tokens[0] in _PREFIX_WORDS:
         penalty = variants[-1][1]
@@ -272,14 +272,15 @@ def _parse_query(query: str) -> _Query | None:
 
 # Scores are 0..100. Below _MIN_SCORE a match is noise; the bot asks the resident to retype.
 _MIN_SCORE = 72.0
-# The rough pass keeps this many names above this score for the word-by-word rescoring.
+# Each rough pass keeps up to this many names above this score for the word-by-word rescoring.
 _ROUGH_CUTOFF = 55.0
-_SHORTLIST = 60
+_SHORTLIST = 24
 # A clear winner should not be padded out with far weaker names.
 _RELATIVE_MARGIN = 15.0
 # Up to this many desa a full scan is faster than the trigram prefilter.
 _SCAN_LIMIT = 3000
 _CANDIDATES = 400
+_MIN_INFORMATIVE_GRAMS = 4
 
 
 class WilayahIndex:
@@ -302,10 +303,15 @@ class WilayahIndex:
         self._ambiguous = [len(places[norm]) > 1 for norm in self._norm]
 
         self._grams: dict[str, list[int]] | None = None
+        self._common_gram = max(1000, len(self._desa) // 16)
         if len(self._desa) > _SCAN_LIMIT:
+            # Postings list shorter names first. The candidates that share most trigrams with
+            # the query then keep that order among themselves (nlargest is stable), so when a
+            # common word ties thousands of names, the exact and closest ones are kept.
             grams: dict[str, list[int]] = {}
-            for i, norm in enumerate(self._norm):
-                for gram in _trigrams(norm):
+            by_length = sorted(range(len(self._norm)), key=lambda i: len(self._norm[i]))
+            for i in by_length:
+                for gram in _trigrams(self._norm[i]):
                     grams.setdefault(gram, []).append(i)
             self._grams = grams
 
@@ -377,15 +383,31 @@ class WilayahIndex:
         return DesaMatch(self._desa[i], round(score, 2), self._ambiguous[i], self.spans_kabkota)
 
     def _candidates(self, variants: Sequence[str]) -> list[int]:
+        """The names sharing most trigrams with the query, at most _CANDIDATES of them."""
         assert self._grams is not None
+        wanted = set().union(*(_trigrams(v) for v in variants))
+        postings = sorted((self._grams[g] for g in wanted if g in self._grams), key=len)
+        # The commonest trigrams ("ng ", "ang", " ba") tell little and cost most of the
+        # counting; leave them out when the query has enough others.
+        informative = [p for p in postings if len(p) <= self._common_gram]
+        if len(informative) >= _MIN_INFORMATIVE_GRAMS:
+            postings = informative
         counts: Counter[int] = Counter()
-        for gram in set().union(*(_trigrams(v) for v in variants)):
-            postings = self._grams.get(gram)
-            if postings is not None:
-                counts.update(postings)
+        for posting in postings:
+            counts.update(posting)
         if len(counts) <= _CANDIDATES:
             return list(counts)
-        return [i for i, _ in heapq.nlargest(_CANDIDATES, counts.items(), key=itemgetter(1))]
+        # Lowest count that still fits, from the histogram of counts (cheaper than a heap).
+        histogram = Counter(counts.values())
+        room, threshold = _CANDIDATES, 0
+        for count in sorted(histogram, reverse=True):
+            if histogram[count] >= room:
+                threshold = count
+                break
+            room -= histogram[count]
+        chosen = [i for i, c in counts.items() if c > threshold]
+        chosen.extend(islice((i for i, c in counts.items() if c == threshold), room))
+        return chosen
 
     def _score(self, parsed: _Query, ids: list[int] | None) -> dict[int, float]:
         if ids is None:
@@ -395,23 +417,27 @@ class WilayahIndex:
             compacts = [self._compact[i] for i in ids]
         best: dict[int, float] = {}
         for variant, penalty in parsed.variants:
-            # Rough pass in C over every candidate; _rescore then orders the best of them.
+            # Rough passes in C over every candidate; each hands its best to _rescore, which
+            # orders them. One shortlist per pass, so that names a query contains ("Tanjung"
+            # for "tanjung rejo", all 100 to token_set_ratio) cannot crowd out the typo'd
+            # whole name, nor the other way round.
             compact = variant.replace(" ", "")
-            rough: dict[int, float] = {}
-            for text, choices, scorer in (
-                (variant, norms, fuzz.ratio),  # typos over the whole name
-                (variant, norms, fuzz.token_set_ratio),  # missing or reordered words
-                (compact, compacts, fuzz.ratio),  # "sidomulyo" typed for "Sido Mulyo"
+            shortlist: set[int] = set()
+            for text, choices, scorer, take in (
+                (variant, norms, fuzz.ratio, _SHORTLIST),  # typos over the whole name
+                (variant, norms, fuzz.token_set_ratio, _SHORTLIST),  # missing or extra words
+                (compact, compacts, fuzz.ratio, _SHORTLIST // 2),  # "sidomulyo", "sido mulyo"
             ):
-                for _, s, k in process.extract(
+                found = process.extract(
                     text, choices, scorer=scorer, score_cutoff=_ROUGH_CUTOFF, limit=None
-                ):
-                    if s > rough.get(k, 0.0):
-                        rough[k] = s
-            # Among equals the shorter name goes first: it is what a short query most likely means.
-            shortlist = heapq.nlargest(
-                _SHORTLIST, rough, key=lambda k: rough[k] - 0.01 * len(norms[k])
-            )
+                )
+                if len(found) > take:
+                    # Among equal scores, names closest in length to the query go first.
+                    size = len(text)
+                    found = heapq.nlargest(
+                        take, found, key=lambda f: f[1] - 0.01 * abs(len(f[0]) - size)
+                    )
+                shortlist.update(k for _, _, k in found)
             for k in shortlist:
                 score = _rescore(variant, norms[k]) - penalty
                 i = k if ids is None else ids[k]
@@ -420,7 +446,7 @@ class WilayahIndex:
         if parsed.kecamatan:
             for i, score in best.items():
                 kecamatan = self._kecamatan_norm.get(self._desa[i].kecamatan_code, "")
-                best[i] = 0.85 * score + 0.15 * fuzz.WRatio(parsed.kecamatan, kecamatan)
+                best[i] = 0.85 * score + 0.15 * _rescore(parsed.kecamatan, kecamatan)
         return {i: s for i, s in best.items() if s >= _MIN_SCORE}
 
 

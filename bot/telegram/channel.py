@@ -8,6 +8,7 @@ rolls the unit back, so the draft stays as it was and a retried update is proces
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
@@ -44,9 +45,7 @@ class TelegramChannel:
         self.dispatcher.update.outer_middleware(self._in_chat_order)
         self.dispatcher.update.register(self._on_update)
         # One lock per chat, dropped when no update of that chat is in flight.
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._polling: asyncio.Task[None] | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -85,10 +84,8 @@ class TelegramChannel:
 
     async def close(self) -> None:
         if self._polling is not None:
-            try:
+            with contextlib.suppress(RuntimeError):  # polling had not started yet
                 await self.dispatcher.stop_polling()
-            except RuntimeError:
-                pass  # polling had not started yet
             self._polling.cancel()
             await asyncio.gather(self._polling, return_exceptions=True)
         await self.bot.session.close()
@@ -138,23 +135,29 @@ class TelegramChannel:
                 outcome = await handle(incoming, services)
         except Exception:
             log.exception("update %s could not be handled; nothing was changed", update.update_id)
-            await self._apologise(incoming.sender.chat_id, incoming.sender.language_code,
-                                  callback_id)
+            await self._apologise(
+                incoming.sender.chat_id, incoming.sender.language_code, callback_id
+            )
             return
         try:
             await send_replies(
-                self.bot, int(incoming.sender.chat_id), outcome.replies, outcome.language,
+                self.bot,
+                int(incoming.sender.chat_id),
+                outcome.replies,
+                outcome.language,
                 callback_id,
             )
         except TelegramForbiddenError:
             await self._set_reachable(incoming.sender.external_id, reachable=False)
 
-    async def _apologise(self, chat_id: str, language_code: str | None, callback_id: str | None
-                         ) -> None:
+    async def _apologise(
+        self, chat_id: str, language_code: str | None, callback_id: str | None
+    ) -> None:
         language = "en" if (language_code or "").startswith("en") else locales.DEFAULT
         try:
-            await send_replies(self.bot, int(chat_id), [say(Msg("common.error"))], language,
-                               callback_id)
+            await send_replies(
+                self.bot, int(chat_id), [say(Msg("common.error"))], language, callback_id
+            )
         except TelegramAPIError:
             log.warning("could not tell chat about the failure")
 
@@ -166,11 +169,12 @@ class TelegramChannel:
         async with self.backend.unit() as services:
             if not await services.updates.first_time(CHANNEL, update.update_id):
                 return
-            known = await services.users.set_reachable(
-                CHANNEL, str(member.from_user.id), reachable
-            )
-        log.info("bot %s by a %s user", "unblocked" if reachable else "blocked",
-                 "known" if known else "new")
+            known = await services.users.set_reachable(CHANNEL, str(member.from_user.id), reachable)
+        log.info(
+            "bot %s by a %s user",
+            "unblocked" if reachable else "blocked",
+            "known" if known else "new",
+        )
 
     async def _set_reachable(self, external_id: str, *, reachable: bool) -> None:
         async with self.backend.unit() as services:

@@ -26,7 +26,9 @@ def text_of(language: str, message: Say) -> str:
 
 
 def _button(language: str, button: Button) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text=label(language, button.label)[:64], callback_data=button.payload)
+    return InlineKeyboardButton(
+        text=label(language, button.label)[:64], callback_data=button.payload
+    )
 
 
 def markup(
@@ -36,8 +38,9 @@ def markup(
         rows = [[_button(language, b) for b in row] for row in message.buttons]
         return InlineKeyboardMarkup(inline_keyboard=rows)
     if message.request_location is not None:
-        keyboard = [[KeyboardButton(text=label(language, message.request_location),
-                                    request_location=True)]]
+        keyboard = [
+            [KeyboardButton(text=label(language, message.request_location), request_location=True)]
+        ]
         if message.skip is not None:
             keyboard.append([KeyboardButton(text=label(language, message.skip))])
         return ReplyKeyboardMarkup(keyboard=keyboard, resize_keyboard=True, one_time_keyboard=True)

@@ -111,5 +111,5 @@ def _message_event(message: Message, fetcher: Fetcher) -> Event:
         return Unsupported("document")
     for kind in ("sticker", "voice", "audio", "video", "video_note"):
         if getattr(message, kind, None) is not None:
-            return Unsupported(kind)  # type: ignore[arg-type]
+            return Unsupported(kind)
     return Unsupported("other")
