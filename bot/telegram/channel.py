@@ -43,7 +43,12 @@ class TelegramChannel:
         self.bot = Bot(token=token, session=session)
         self.dispatcher = Dispatcher()
         self.dispatcher.update.outer_middleware(self._in_chat_order)
-        self.dispatcher.update.register(self._on_update)
+        for observer in (
+            self.dispatcher.message,
+            self.dispatcher.callback_query,
+            self.dispatcher.my_chat_member,
+        ):
+            observer.register(self._on_event)
         # One lock per chat, dropped when no update of that chat is in flight.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._polling: asyncio.Task[None] | None = None
@@ -117,6 +122,9 @@ class TelegramChannel:
             lock = self._locks[key] = asyncio.Lock()
         async with lock:
             return await handler(event, data)
+
+    async def _on_event(self, event: TelegramObject, event_update: Update) -> None:
+        await self._on_update(event_update)
 
     async def _on_update(self, update: Update) -> None:
         if update.my_chat_member is not None:

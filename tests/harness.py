@@ -1,0 +1,82 @@
+"""The whole service, run for real: uvicorn on a free loopback port, talking to the stand-in.
+
+Used by the end-to-end tests and the benchmark, so both exercise what production runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import uvicorn
+from fastapi import FastAPI
+
+from backend.services.context import Backend
+from backend.settings import Settings
+from bot.web import create_app
+from tests.conftest import make_settings, start_backend
+from tests.standin import BotApiStandIn
+
+WEBHOOK_SECRET = "test-secret_0123456789"
+
+
+@dataclass
+class RunningService:
+    app: FastAPI
+    settings: Settings
+    backend: Backend
+    base_url: str
+
+
+def _free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+@contextlib.asynccontextmanager
+async def running_service(
+    standin: BotApiStandIn,
+    database_url: str,
+    tmp_path: Path,
+    mode: Literal["polling", "webhook"],
+    **overrides: Any,
+) -> AsyncIterator[RunningService]:
+    sock = _free_socket()
+    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    settings = make_settings(
+        database_url,
+        tmp_path,
+        telegram_token=standin.token,
+        telegram_api_url=standin.base_url,
+        telegram_mode=mode,
+        telegram_webhook_secret=WEBHOOK_SECRET,
+        public_url=base_url,
+        **overrides,
+    )
+    backend = await start_backend(settings)
+    app = create_app(settings, backend)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        for _ in range(500):
+            if server.started or task.done():
+                break
+            await asyncio.sleep(0.01)
+        if task.done():
+            task.result()  # raise what stopped the server
+        assert server.started, "service did not start"
+        yield RunningService(app, settings, backend, base_url)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 15)
+        sock.close()
