@@ -17,7 +17,7 @@ import math
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,16 @@ _DEFAULT_ERRORS = {
 
 # How a parameter arriving as a form string is decoded.
 _STR, _INT, _CHAT, _FLOAT, _BOOL, _FILE, _JSON = range(7)
+_NOT_MODIFIED_CHECKED = frozenset(
+    {"editMessageText", "editMessageCaption", "editMessageReplyMarkup"}
+)
+# Parameters the Bot API dropped that aiogram still models, with what replaced them.
+_REMOVED_PARAMS = {
+    "disable_web_page_preview": " (removed from the Bot API: use link_preview_options; aiogram "
+    "sends it for DefaultBotProperties(link_preview_is_disabled=...))",
+    "reply_to_message_id": " (removed from the Bot API: use reply_parameters)",
+    "allow_sending_without_reply": " (removed from the Bot API: use reply_parameters)",
+}
 _BOOL_WORDS = {"true": True, "false": False, "1": True, "0": False}
 
 # Parameters of send methods that carry a media file, with the fields Telegram's answer needs.
@@ -122,6 +132,7 @@ class _Method:
     required: tuple[str, ...]
     returns: tuple[str, ...]
     returns_message: bool
+    inline_markup_only: bool
 
 
 @dataclass(slots=True)
@@ -193,6 +204,10 @@ def _load_spec(path: Path) -> tuple[dict[str, _Method], dict[str, _TypeSpec]]:
             required=tuple(f["name"] for f in spec_fields if f["required"]),
             returns=returns,
             returns_message="Message" in returns,
+            inline_markup_only=any(
+                f["name"] == "reply_markup" and f["types"] == ["InlineKeyboardMarkup"]
+                for f in spec_fields
+            ),
         )
     types: dict[str, _TypeSpec] = {}
     for name, t in raw["types"].items():
@@ -241,8 +256,7 @@ def _html_visible(text: str) -> tuple[str, str | None]:
         elif not stack or stack[-1] != name:
             expected = f'"</{stack[-1]}>"' if stack else "no end tag"
             return "", (
-                f'Unmatched end tag at byte offset {offset}, expected {expected}, '
-                f'found "</{name}>"'
+                f'Unmatched end tag at byte offset {offset}, expected {expected}, found "</{name}>"'
             )
         else:
             stack.pop()
@@ -402,14 +416,15 @@ class BotApiStandIn:
     ) -> dict[str, Any]:
         """Register a file for getFile and download; ``size`` overrides ``len(content)``."""
         self._file_seq += 1
-        info = {
+        path = file_path or f"documents/file_{self._file_seq}"
+        info: dict[str, Any] = {
             "file_id": file_id,
             "file_unique_id": file_unique_id or f"AQAD{self._file_seq:06d}",
             "file_size": len(content) if size is None else size,
-            "file_path": file_path or f"documents/file_{self._file_seq}",
+            "file_path": path,
         }
         self._files[file_id] = _StoredFile(info, content)
-        self._file_paths[info["file_path"]] = content
+        self._file_paths[path] = content
         return info
 
     def fail_next(
@@ -560,9 +575,7 @@ class BotApiStandIn:
         msg["text"] = text
         if text.startswith("/"):
             command = text.split(maxsplit=1)[0]
-            msg["entities"] = [
-                {"offset": 0, "length": _utf16_len(command), "type": "bot_command"}
-            ]
+            msg["entities"] = [{"offset": 0, "length": _utf16_len(command), "type": "bot_command"}]
         if reply_to_message_id is not None:
             replied = self._messages.get(msg["chat"]["id"], {}).get(reply_to_message_id)
             if replied is not None:
@@ -627,9 +640,7 @@ class BotApiStandIn:
             chat_msgs[mid] = message
         markup = message.get("reply_markup")
         if check_button and markup:
-            datas = [
-                b.get("callback_data") for row in markup["inline_keyboard"] for b in row
-            ]
+            datas = [b.get("callback_data") for row in markup["inline_keyboard"] for b in row]
             if data not in datas:
                 raise ValueError(
                     f"message {message['message_id']} has no button with callback_data "
@@ -798,7 +809,9 @@ class BotApiStandIn:
         return None
 
     async def wait_for(
-        self, predicate: Callable[[BotApiStandIn], Any], timeout: float = 5.0
+        self,
+        predicate: Callable[[BotApiStandIn], Any],
+        timeout: float = 5.0,  # noqa: ASYNC109 - a deadline argument is the point of this helper
     ) -> None:
         """Wait until ``predicate(self)`` is true, polling every 10 ms."""
         deadline = time.monotonic() + timeout
@@ -819,7 +832,7 @@ class BotApiStandIn:
         n: int,
         method: str | None = None,
         chat_id: int | str | None = None,
-        timeout: float = 5.0,
+        timeout: float = 5.0,  # noqa: ASYNC109 - same contract as wait_for
     ) -> list[Call]:
         """Wait until at least ``n`` calls match; returns all matching calls (any status)."""
         name = None
@@ -831,8 +844,7 @@ class BotApiStandIn:
             return [
                 c
                 for c in self.calls
-                if (name is None or c.method == name)
-                and (chat_id is None or c.chat_id == chat_id)
+                if (name is None or c.method == name) and (chat_id is None or c.chat_id == chat_id)
             ]
 
         try:
@@ -851,7 +863,9 @@ class BotApiStandIn:
             return "no Bot API calls recorded (besides getUpdates)"
         lines = []
         for c in recent:
-            detail = c.params.get("text", c.params.get("caption", c.params.get("callback_query_id")))
+            detail = c.params.get(
+                "text", c.params.get("caption", c.params.get("callback_query_id"))
+            )
             extra = f" {_short(detail)}" if detail is not None else ""
             error = f" ({c.description})" if c.description else ""
             lines.append(f"  {c.method} chat={c.chat_id} status={c.status}{error}{extra}")
@@ -875,8 +889,8 @@ class BotApiStandIn:
             self._record_failure(method_name, {}, {}, at, exc)
             return self._response(exc.status, self._error_payload(exc.status, exc.description))
         if request.match_info["token"] != self.token:
-            exc = _ApiError(401, "Unauthorized", violation=True)
-            self._record_failure(method_name, raw, uploads, at, exc, "wrong bot token in URL")
+            denied = _ApiError(401, "Unauthorized", violation=True)
+            self._record_failure(method_name, raw, uploads, at, denied, "wrong bot token in URL")
             return self._response(401, self._error_payload(401, "Unauthorized"))
         status, payload = await self._process(method_name, raw, uploads, at)
         return self._response(status, payload)
@@ -894,9 +908,7 @@ class BotApiStandIn:
             return self._response(404, self._error_payload(404, "Not Found"))
         return web.Response(body=content, content_type="application/octet-stream")
 
-    async def _read_request(
-        self, request: web.Request
-    ) -> tuple[dict[str, Any], dict[str, Upload]]:
+    async def _read_request(self, request: web.Request) -> tuple[dict[str, Any], dict[str, Upload]]:
         raw: dict[str, Any] = dict(request.query) if request.query_string else {}
         uploads: dict[str, Upload] = {}
         if not request.body_exists:
@@ -943,7 +955,9 @@ class BotApiStandIn:
         violation: str | None = None,
     ) -> None:
         chat_id = params.get("chat_id")
-        if not isinstance(chat_id, int | str):
+        if isinstance(chat_id, str) and chat_id.lstrip("-").isdigit():
+            chat_id = int(chat_id)  # undecoded form value of a rejected call
+        elif not isinstance(chat_id, int | str):
             chat_id = None
         self.calls.append(
             Call(method, params, chat_id, at, exc.status, exc.description, None, uploads)
@@ -971,8 +985,7 @@ class BotApiStandIn:
                 raw[key] = f"attach://{key}"
         params, reasons = self._decode(spec, raw)
         plain: dict[str, str] = {}
-        if not reasons:
-            reasons = self._validate(spec, params, uploads, plain)
+        reasons.extend(self._validate(spec, params, uploads, plain))
         if reasons:
             exc = _ApiError(400, reasons[0], violation=True)
             self._record_failure(name, params, uploads, at, exc, "; ".join(reasons))
@@ -1023,20 +1036,21 @@ class BotApiStandIn:
         self.calls.append(call)
         return 200, {"ok": True, "result": result}
 
-    def _decode(
-        self, spec: _Method, raw: dict[str, Any]
-    ) -> tuple[dict[str, Any], list[str]]:
+    def _decode(self, spec: _Method, raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         params: dict[str, Any] = {}
         reasons: list[str] = []
         fields = spec.fields
         for key, value in raw.items():
             f = fields.get(key)
             if f is None:
-                reasons.append(f'Bad Request: unknown parameter "{key}" for method {spec.name}')
+                hint = _REMOVED_PARAMS.get(key, "")
+                reasons.append(
+                    f'Bad Request: unknown parameter "{key}" for method {spec.name}{hint}'
+                )
                 params[key] = value
                 continue
             kind = f.kind
-            if kind == _STR or kind == _FILE:
+            if kind in (_STR, _FILE):
                 params[key] = value
             elif kind == _CHAT:
                 if isinstance(value, str):
@@ -1102,10 +1116,16 @@ class BotApiStandIn:
                     reasons.append(f'Bad Request: parameter "{name}" is required')
         fields = spec.fields
         for key, value in params.items():
-            f = fields[key]
-            if f.kind == _FILE and isinstance(value, str) and value.startswith("attach://"):
-                if value[9:] not in uploads:
-                    reasons.append(f"Bad Request: {key} refers to a missing file part {value!r}")
+            f = fields.get(key)
+            if f is None:
+                continue  # already reported as an unknown parameter
+            if (
+                f.kind == _FILE
+                and isinstance(value, str)
+                and value.startswith("attach://")
+                and value[9:] not in uploads
+            ):
+                reasons.append(f"Bad Request: {key} refers to a missing file part {value!r}")
             if f.bounds is None or not isinstance(value, str):
                 continue
             lo, hi, in_bytes = f.bounds
@@ -1136,15 +1156,19 @@ class BotApiStandIn:
             reasons.extend(self._check_markup(markup, spec))
         if spec.name == "sendMediaGroup":
             reasons.extend(self._check_media_group(params.get("media")))
-        if "inline_message_id" in fields and "inline_message_id" not in params:
-            if "message_id" in fields and (
-                params.get("chat_id") is None or params.get("message_id") is None
-            ):
-                reasons.append(
-                    "Bad Request: chat_id and message_id (or inline_message_id) are required"
-                )
-        if spec.name == "editMessageText" and "text" not in params and (
-            "rich_message" not in params
+        if (
+            "inline_message_id" in fields
+            and "message_id" in fields
+            and "inline_message_id" not in params
+            and (params.get("chat_id") is None or params.get("message_id") is None)
+        ):
+            reasons.append(
+                "Bad Request: chat_id and message_id (or inline_message_id) are required"
+            )
+        if (
+            spec.name == "editMessageText"
+            and "text" not in params
+            and ("rich_message" not in params)
         ):
             reasons.append("Bad Request: message text is empty")
         secret = params.get("secret_token")
@@ -1163,9 +1187,7 @@ class BotApiStandIn:
             for k in markup
             if k not in self._markup_fields[kind]
         ]
-        if kind != "inline_keyboard" and spec.fields["reply_markup"].kind == _JSON and (
-            spec.name.startswith(("edit", "stop"))
-        ):
+        if kind != "inline_keyboard" and spec.inline_markup_only:
             reasons.append("Bad Request: inline keyboard expected")
         if kind not in ("inline_keyboard", "keyboard"):
             return reasons
@@ -1547,7 +1569,7 @@ class BotApiStandIn:
         else:
             msg.pop("reply_markup", None)
         after = (text, caption, inline_markup)
-        if before is not None and before == after and name != "editMessageMedia":
+        if before is not None and before == after and name in _NOT_MODIFIED_CHECKED:
             raise _ApiError(
                 400,
                 "Bad Request: message is not modified: specified new message content and reply "
@@ -1709,8 +1731,3 @@ class BotApiStandIn:
     def _update(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
         self._last_update_id += 1
         return {"update_id": self._last_update_id, kind: payload}
-
-
-def iter_sample_names() -> Iterable[str]:
-    """Names of the vendored Update samples (legacy ones excluded)."""
-    return sorted(p.name for p in SAMPLES_DIR.glob("*.json"))
