@@ -26,3 +26,15 @@ class PhotoRejected(DomainError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class Forbidden(DomainError):
+    """The actor may not do this here: wrong role, or outside their wilayah or OPD."""
+
+
+class Conflict(DomainError):
+    """The action does not fit the current state: decided already, wrong stage, claimed."""
+
+
+class Unauthenticated(DomainError):
+    """No valid credentials were given."""

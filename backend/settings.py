@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     categories_file: Path | None = Field(
         default=None, description="CSV overriding the category -> bidang urusan/OPD mapping"
     )
+    opd_file: Path | None = Field(
+        default=None, description="CSV of the deployment's perangkat daerah (code,name,urusan)"
+    )
     log_level: str = "INFO"
 
     @field_validator(
@@ -45,6 +48,7 @@ class Settings(BaseSettings):
         "public_url",
         "planning_year",
         "categories_file",
+        "opd_file",
         mode="before",
     )
     @classmethod

@@ -48,6 +48,18 @@ async def _wilayah_count(settings: Settings) -> int:
         await engine.dispose()
 
 
+async def _load_opds(settings: Settings) -> int:
+    from backend.services.categories import load_opds
+    from backend.storage.db import create_engine, create_sessionmaker
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_sessionmaker(engine)() as session, session.begin():
+            return await load_opds(session, settings.opd_file)
+    finally:
+        await engine.dispose()
+
+
 async def _load_wilayah(settings: Settings, region: str) -> int:
     from backend.services.wilayah import load_region
     from backend.storage.db import create_engine, create_sessionmaker
@@ -61,10 +73,11 @@ async def _load_wilayah(settings: Settings, region: str) -> int:
 
 
 def prepare_database(settings: Settings) -> None:
-    """Migrate, and load the region's villages on a fresh database."""
+    """Migrate, load the OPD list, and load the region's villages on a fresh database."""
     from backend.storage.migrate import upgrade
 
     upgrade(settings.database_url)
+    asyncio.run(_load_opds(settings))
     if asyncio.run(_wilayah_count(settings)) == 0:
         count = asyncio.run(_load_wilayah(settings, settings.region))
         logging.getLogger("musrenbot").info(

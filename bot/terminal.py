@@ -23,6 +23,7 @@ from handlers.events import (
     Location,
     Notice,
     Photo,
+    Photos,
     Reply,
     Say,
     Sender,
@@ -82,6 +83,10 @@ class TerminalChat:
         for reply in replies:
             if isinstance(reply, Notice):
                 self.write(f"  ({locales.t(language, reply.text.key, reply.text.params)})")
+                continue
+            if isinstance(reply, Photos):
+                for sha in reply.hashes:
+                    self.write(f"   [foto: {self.backend.media.path_of(sha)}]")
                 continue
             assert isinstance(reply, Say)
             self.write("")

@@ -113,13 +113,21 @@ class Say:
 
 
 @dataclass(frozen=True)
+class Photos:
+    """Stored photos (by content hash) shown as one message or album, with a caption."""
+
+    hashes: tuple[str, ...]
+    caption: Msg | None = None
+
+
+@dataclass(frozen=True)
 class Notice:
     """A short toast for a button press (Telegram's answerCallbackQuery)."""
 
     text: Msg
 
 
-Reply = Say | Notice
+Reply = Say | Photos | Notice
 
 
 def say(*parts: Msg | str, **kwargs: Any) -> Say:

@@ -125,7 +125,9 @@ async def on_desa(ctx: Ctx, event: Event) -> list[Reply]:
     if not matches:
         return [say(Msg("intake.desa_not_found", {"query": query}))]
     rows = tuple((_desa_button(m),) for m in matches)
-    return [say("intake.desa_pick", buttons=rows)]
+    # Where one name exists in several kecamatan, say how to narrow it down.
+    key = "intake.desa_pick_ambiguous" if any(m.where for m in matches) else "intake.desa_pick"
+    return [say(key, buttons=rows)]
 
 
 # --- location ---------------------------------------------------------------------------

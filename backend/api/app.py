@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
+import re
+
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
-from backend.errors import DomainError, InvalidInput, NotFound
+from backend.api import errors, officials
 from backend.services.context import Backend
 
-# Domain error -> HTTP status; the one table for this edge.
-ERROR_STATUS: dict[type[DomainError], int] = {NotFound: 404, InvalidInput: 422}
+SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class HistoryOut(BaseModel):
@@ -45,17 +46,24 @@ def create_api(backend: Backend) -> FastAPI:
         version="0.1.0",
     )
     app.state.backend = backend
-
-    @app.exception_handler(DomainError)
-    async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
-        status = next((s for t, s in ERROR_STATUS.items() if isinstance(exc, t)), 400)
-        return JSONResponse({"detail": str(exc)}, status_code=status)
+    errors.install(app)
+    app.include_router(officials.router(backend))
 
     @app.get("/health", tags=["operations"])
     async def health() -> dict[str, object]:
         return {"status": "ok", "wilayah": len(backend.wilayah), "region": backend.settings.region}
 
-    @app.get("/api/v1/usulan/{code}", response_model=UsulanStatusOut, tags=["usulan"])
+    @app.get("/media/{name}", tags=["public"], response_class=FileResponse)
+    async def media(name: str) -> FileResponse:
+        """A stored photo: EXIF-free, so it carries no location or device data."""
+        sha = name.removesuffix(".jpg")
+        path = backend.media.path_of(sha)
+        if not SHA256.fullmatch(sha) or not path.is_file():
+            raise HTTPException(404, detail="no such photo")
+        return FileResponse(path, media_type="image/jpeg",
+                            headers={"Cache-Control": "public, max-age=31536000, immutable"})
+
+    @app.get("/api/v1/public/usulan/{code}", response_model=UsulanStatusOut, tags=["public"])
     async def usulan_status(code: str) -> UsulanStatusOut:
         async with backend.unit() as services:
             found = await services.intake.status(code)

@@ -6,6 +6,11 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.storage.models import Opd
+
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
 
@@ -41,3 +46,37 @@ def load_categories(path: Path | None = None) -> tuple[Category, ...]:
             )
         )
     return tuple(categories)
+
+
+def read_opds(path: Path | None = None) -> list[dict[str, str]]:
+    """The perangkat daerah of the deployment (code, name, bidang urusan codes)."""
+    with (path or DATA_DIR / "opd.csv").open(encoding="utf-8", newline="") as fh:
+        return [
+            {
+                "code": row["code"].strip(),
+                "name": row["name"].strip(),
+                "urusan_codes": (row.get("urusan_codes") or "").strip(),
+            }
+            for row in csv.DictReader(fh)
+            if row.get("code", "").strip()
+        ]
+
+
+async def load_opds(session: AsyncSession, path: Path | None = None) -> int:
+    """Insert the OPD list, updating names of codes already present; never deletes (officials
+    and usulan point at OPD codes)."""
+    rows = read_opds(path)
+    existing = {o.code: o for o in await session.scalars(select(Opd))}
+    for row in rows:
+        if row["code"] in existing:
+            existing[row["code"]].name = row["name"]
+            existing[row["code"]].urusan_codes = row["urusan_codes"]
+        else:
+            session.add(Opd(**row))
+    await session.flush()
+    return len(rows)
+
+
+def check_category_opds(categories: tuple[Category, ...], opd_codes: set[str]) -> list[str]:
+    """Categories whose OPD is not in the OPD list: a deployment's mapping error."""
+    return [c.key for c in categories if c.opd and c.opd not in opd_codes]

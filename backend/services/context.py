@@ -17,6 +17,12 @@ from backend.services.categories import Category, load_categories
 from backend.services.conversations import ConversationService
 from backend.services.intake import IntakeService
 from backend.services.media import MediaStore
+from backend.services.notifications import Outbox
+from backend.services.officials import OfficialService
+from backend.services.queues import QueueService
+from backend.services.rembuk import RembukService
+from backend.services.support import SupportService
+from backend.services.workflow import WorkflowService
 from backend.services.updates import UpdateLog
 from backend.services.users import UserService
 from backend.services.wilayah import WilayahIndex, index_from_db
@@ -36,6 +42,7 @@ class Backend:
         self.categories_by_key = {c.key: c for c in self.categories}
         self.wilayah = WilayahIndex.from_rows(())
         self.planning_year = settings.planning_year or date.today().year + 1
+        self.bot_username: str | None = None  # set by the chat channel once it knows it
 
     async def start(self) -> None:
         """Load what every unit of work reads: the village index of the region."""
@@ -59,6 +66,7 @@ class Services:
     """The use cases, bound to one transaction. Returns plain data, never ORM objects."""
 
     def __init__(self, session: AsyncSession, backend: Backend) -> None:
+        self.session = session  # for savepoints around independent steps (bulk decisions)
         self.users = UserService(session)
         self.conversations = ConversationService(session)
         self.updates = UpdateLog(session)
@@ -68,6 +76,12 @@ class Services:
             categories=backend.categories_by_key,
             planning_year=backend.planning_year,
         )
+        self.outbox = Outbox(session)
+        self.officials = OfficialService(session, wilayah=backend.wilayah)
+        self.workflow = WorkflowService(session, self.outbox, backend.wilayah)
+        self.queues = QueueService(session)
+        self.rembuk = RembukService(session, self.outbox)
+        self.support = SupportService(session, self.workflow)
         self.wilayah = backend.wilayah
         self.categories = backend.categories
         self.media = backend.media

@@ -83,4 +83,5 @@ async def append_event(
     )
     event.hash = event_hash(prev_hash, hashed_fields(event))
     session.add(event)
+    await session.flush()  # the next event of this usulan reads this one's seq and hash
     return event

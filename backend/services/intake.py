@@ -136,6 +136,7 @@ class IntakeService:
             origin=origin.value,
             submitter_id=submitter_id,
             desa_code=desa.code,
+            kecamatan_code=desa.kecamatan_code,
             dusun=_optional(draft, "dusun", 120),
             rt=_optional(draft, "rt", 8),
             rw=_optional(draft, "rw", 8),

@@ -296,6 +296,7 @@ class WilayahIndex:
         self._compact = [n.replace(" ", "") for n in self._norm]
         self._kecamatan_norm = {code: normalise(name) for code, name in self._kecamatan.items()}
         self.spans_kabkota = len({d.kabkota_code for d in self._desa}) > 1
+        self._kabkota = {d.kabkota_code: d.kabkota_name for d in self._desa}
 
         places: dict[str, set[str]] = {}
         for desa, norm in zip(self._desa, self._norm, strict=True):
@@ -351,6 +352,13 @@ class WilayahIndex:
     def get(self, code: str) -> Desa | None:
         i = self._by_code.get(code.strip())
         return None if i is None else self._desa[i]
+
+    def kabkota_name(self, code: str) -> str | None:
+        """Name of a loaded kabupaten/kota, given its code."""
+        return self._kabkota.get(code.strip())
+
+    def kecamatan_codes(self) -> list[str]:
+        return sorted(self._kecamatan)
 
     def kecamatan_name(self, code: str) -> str | None:
         """Name of a kecamatan, given its code or the code of one of its desa."""

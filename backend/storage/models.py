@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -92,7 +93,21 @@ class Usulan(Base):
 
     __tablename__ = "usulan"
     __table_args__ = (
-        Index("ix_usulan_queue", "stage", "decision", "desa_code"),
+        # The Musrenbang queues (DESIGN §4): one index per kind of scope, in queue order, so
+        # the first page of a queue is an index range scan whatever the table's size.
+        Index(
+            "ix_usulan_queue_kecamatan",
+            "stage", "decision", "kecamatan_code", "queue_rank", "support_count", "created_at",
+        ),
+        Index(
+            "ix_usulan_queue_opd",
+            "stage", "decision", "opd", "queue_rank", "support_count", "created_at",
+        ),
+        Index(
+            "ix_usulan_queue_region",
+            "stage", "decision", "queue_rank", "support_count", "created_at",
+        ),
+        Index("ix_usulan_desa_stage", "desa_code", "stage", "decision"),
         Index("ix_usulan_submitter", "submitter_id", "created_at"),
     )
 
@@ -103,7 +118,8 @@ class Usulan(Base):
     submitter_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     submitter_name: Mapped[str | None] = mapped_column(String(120))
     submitter_phone: Mapped[str | None] = mapped_column(String(32))
-    desa_code: Mapped[str] = mapped_column(String(13), index=True)
+    desa_code: Mapped[str] = mapped_column(String(13))
+    kecamatan_code: Mapped[str] = mapped_column(String(8))
     dusun: Mapped[str | None] = mapped_column(String(120))
     rt: Mapped[str | None] = mapped_column(String(8))
     rw: Mapped[str | None] = mapped_column(String(8))
@@ -120,6 +136,10 @@ class Usulan(Base):
     beneficiaries: Mapped[int | None] = mapped_column(Integer)
     support_count: Mapped[int] = mapped_column(Integer, default=0)
     village_rank: Mapped[int | None] = mapped_column(Integer)
+    # village_rank with "no rank" as a large number: a portable NULLS LAST the index can serve.
+    queue_rank: Mapped[int] = mapped_column(Integer, default=1_000_000)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("usulan.id"))
+    rembuk_id: Mapped[int | None] = mapped_column(ForeignKey("rembuk.id"))
     stage: Mapped[str] = mapped_column(String(24))
     decision: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
@@ -128,6 +148,8 @@ class Usulan(Base):
     photos: Mapped[list[UsulanPhoto]] = relationship(
         lazy="raise", order_by="UsulanPhoto.position", cascade="all, delete-orphan"
     )
+
+    UNRANKED = 1_000_000
 
 
 class UsulanPhoto(Base):
@@ -175,3 +197,130 @@ class ProcessedUpdate(Base):
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     processed_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, index=True)
+
+
+class Opd(Base):
+    """A perangkat daerah of the deployment, and the bidang urusan it holds."""
+
+    __tablename__ = "opd"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(160))
+    urusan_codes: Mapped[str] = mapped_column(String(120), default="")
+
+
+class Official(Base):
+    """A role held by a person: which kind of official, and over which wilayah or OPD."""
+
+    __tablename__ = "officials"
+    __table_args__ = (Index("ix_officials_user_active", "user_id", "revoked_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    role: Mapped[str] = mapped_column(String(24))
+    wilayah_code: Mapped[str | None] = mapped_column(String(13))
+    opd_code: Mapped[str | None] = mapped_column(ForeignKey("opd.code"))
+    invite_id: Mapped[int | None] = mapped_column(ForeignKey("invites.id"))
+    granted_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class Invite(Base):
+    """A single-use enrolment code; only its hash is stored."""
+
+    __tablename__ = "invites"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    code_hint: Mapped[str] = mapped_column(String(8))
+    role: Mapped[str] = mapped_column(String(24))
+    wilayah_code: Mapped[str | None] = mapped_column(String(13))
+    opd_code: Mapped[str | None] = mapped_column(ForeignKey("opd.code"))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(Timestamp)
+    claimed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    claimed_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class ApiToken(Base):
+    """A bearer token for the officials' API; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    last_used_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class Credential(Base):
+    """An official's login for the API and dashboard (argon2 hash)."""
+
+    __tablename__ = "credentials"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
+
+
+class Support(Base):
+    """A resident backing an usulan instead of filing a duplicate."""
+
+    __tablename__ = "usulan_supports"
+
+    usulan_id: Mapped[int] = mapped_column(ForeignKey("usulan.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class Rembuk(Base):
+    """A rembuk warga: the village meeting that decides, ranks and forwards its usulan."""
+
+    __tablename__ = "rembuk"
+    __table_args__ = (Index("ix_rembuk_desa", "desa_code", "planning_year"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    desa_code: Mapped[str] = mapped_column(String(13))
+    planning_year: Mapped[int] = mapped_column(SmallInteger)
+    held_on: Mapped[date | None] = mapped_column(Date)
+    place: Mapped[str | None] = mapped_column(String(200))
+    attendance_total: Mapped[int | None] = mapped_column(Integer)
+    attendance_women: Mapped[int | None] = mapped_column(Integer)
+    attendance_youth: Mapped[int | None] = mapped_column(Integer)
+    attendance_disabled: Mapped[int | None] = mapped_column(Integer)
+    attendance_elderly: Mapped[int | None] = mapped_column(Integer)
+    minutes_photos: Mapped[list[str]] = mapped_column(JsonType, default=list)
+    opened_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    opened_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    confirmed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    confirmed_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class Notification(Base):
+    """Transactional outbox: a message to one recipient, written with the change that causes it."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        Index("ix_notifications_due", "state", "next_attempt_at"),
+        UniqueConstraint("dedupe_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    template: Mapped[str] = mapped_column(String(64))
+    params: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    dedupe_key: Mapped[str] = mapped_column(String(160))
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(Timestamp)

@@ -56,6 +56,8 @@ class TelegramChannel:
     # --- lifecycle ----------------------------------------------------------------------
 
     async def set_commands(self) -> None:
+        me = await self.bot.get_me()
+        self.backend.bot_username = me.username  # invite deep links name the bot
         for language in locales.LANGUAGES:
             commands = [
                 BotCommand(command=name, description=locales.t(language, f"menu.{name}"))
@@ -154,6 +156,7 @@ class TelegramChannel:
                 outcome.replies,
                 outcome.language,
                 callback_id,
+                media=self.backend.media.path_of,
             )
         except TelegramForbiddenError:
             await self._set_reachable(incoming.sender.external_id, reachable=False)

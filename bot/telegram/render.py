@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 from aiogram import Bot
 from aiogram.types import (
+    FSInputFile,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputMediaPhoto,
     KeyboardButton,
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
 )
 
 import locales
-from handlers.events import Button, Label, Msg, Notice, Reply, Say
+from handlers.events import Button, Label, Msg, Notice, Photos, Reply, Say
 
 MAX_TEXT = 4096  # Telegram's limit for one message
+MAX_CAPTION = 1024
 
 
 def label(language: str, value: Label) -> str:
@@ -75,8 +81,11 @@ async def send_replies(
     replies: list[Reply],
     language: str,
     callback_query_id: str | None = None,
+    media: Callable[[str], Path] | None = None,
 ) -> None:
-    """Send in order. A button press is always answered, so the client stops its spinner."""
+    """Send in order. A button press is always answered, so the client stops its spinner.
+
+    `media` maps a stored photo's hash to its file, for `Photos` replies."""
     notice = next((r for r in replies if isinstance(r, Notice)), None)
     if callback_query_id is not None:
         await bot.answer_callback_query(
@@ -84,6 +93,10 @@ async def send_replies(
             text=locales.t(language, notice.text.key, notice.text.params)[:200] if notice else None,
         )
     for reply in replies:
+        if isinstance(reply, Photos):
+            if media is not None:
+                await _send_photos(bot, chat_id, reply, language, media)
+            continue
         if not isinstance(reply, Say):
             continue
         chunks = split_text(text_of(language, reply))
@@ -94,3 +107,22 @@ async def send_replies(
                 chunk,
                 reply_markup=markup(language, reply) if last else None,
             )
+
+
+async def _send_photos(
+    bot: Bot, chat_id: int | str, reply: Photos, language: str, media: Callable[[str], Path]
+) -> None:
+    files = [media(h) for h in reply.hashes if media(h).is_file()]
+    if not files:
+        return
+    caption = None
+    if reply.caption is not None:
+        caption = locales.t(language, reply.caption.key, reply.caption.params)[:MAX_CAPTION]
+    if len(files) == 1:
+        await bot.send_photo(chat_id, FSInputFile(files[0]), caption=caption)
+        return
+    album = [
+        InputMediaPhoto(media=FSInputFile(path), caption=caption if i == 0 else None)
+        for i, path in enumerate(files[:10])
+    ]
+    await bot.send_media_group(chat_id, album)  # type: ignore[arg-type]

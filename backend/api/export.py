@@ -1,0 +1,95 @@
+"""Queue exports with the columns of SIPD's usulan export (CSV and XLSX)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import xlsxwriter
+
+from backend.domain import Stage
+from backend.services.queues import QueueRow, mask_phone
+from backend.services.wilayah import WilayahIndex
+
+REKOMENDASI = (
+    (Stage.DESA, "Rekomendasi Desa/Kelurahan"),
+    (Stage.KECAMATAN, "Rekomendasi Kecamatan"),
+    (Stage.PERANGKAT_DAERAH, "Rekomendasi Perangkat Daerah"),
+    (Stage.KABKOTA, "Rekomendasi Kabupaten/Kota"),
+)
+SIPD_COLUMNS = (
+    "No",
+    "Kode",
+    "Tanggal Usul",
+    "Pengusul",
+    "Usulan",
+    "Permasalahan",
+    "Alamat",
+    "Desa/Kelurahan",
+    "Kecamatan",
+    "OPD Tujuan",
+    "Status",
+    "Catatan",
+    "Volume",
+    "Satuan",
+    *(title for _, title in REKOMENDASI),
+)
+
+
+def _address(row: QueueRow) -> str:
+    parts = [row.dusun, f"RT {row.rt}" if row.rt else None, f"RW {row.rw}" if row.rw else None,
+             row.street]  # fmt: skip
+    return ", ".join(p for p in parts if p)
+
+
+def _pengusul(row: QueueRow) -> str:
+    name = row.submitter_name or "Warga"
+    phone = mask_phone(row.submitter_phone)
+    return f"{name} ({phone})" if phone else name
+
+
+def export_rows(
+    rows: Sequence[QueueRow],
+    recommendations: dict[str, dict[str, str]],
+    wilayah: WilayahIndex,
+) -> list[list[Any]]:
+    table: list[list[Any]] = []
+    for number, row in enumerate(rows, 1):
+        desa = wilayah.get(row.desa_code)
+        rec = recommendations.get(row.code, {})
+        notes = "; ".join(v for v in rec.values() if ":" in v)
+        table.append(
+            [
+                number,
+                row.code,
+                row.created_at.strftime("%Y-%m-%d"),
+                _pengusul(row),
+                row.usulan,
+                row.permasalahan,
+                _address(row),
+                desa.name if desa else row.desa_code,
+                desa.kecamatan_name if desa else row.kecamatan_code,
+                row.opd or "",
+                f"{row.stage}: {row.decision}",
+                notes,
+                float(row.volume) if isinstance(row.volume, Decimal) else row.volume,
+                row.unit or "",
+                *(rec.get(stage.value, "") for stage, _ in REKOMENDASI),
+            ]
+        )
+    return table
+
+
+def to_xlsx(header: Sequence[str], table: Sequence[Sequence[Any]], sheet: str) -> bytes:
+    out = io.BytesIO()
+    book = xlsxwriter.Workbook(out, {"in_memory": True})
+    ws = book.add_worksheet(sheet[:31])
+    bold = book.add_format({"bold": True})
+    ws.write_row(0, 0, header, bold)
+    for r, values in enumerate(table, 1):
+        ws.write_row(r, 0, values)
+    ws.freeze_panes(1, 0)
+    book.close()
+    return out.getvalue()

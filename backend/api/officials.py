@@ -1,0 +1,337 @@
+"""The officials' API: login, queues, usulan detail, decisions, invites, exports.
+
+Endpoints only gather inputs; the services decide (scope included) and one unit of work per
+request commits at the end. Every route below needs a bearer token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
+from pydantic import BaseModel, Field
+
+from backend.api.export import SIPD_COLUMNS, export_rows, to_xlsx
+from backend.domain import Decision, Stage
+from backend.errors import DomainError, Forbidden, Unauthenticated
+from backend.services.context import Backend, Services
+from backend.services.officials import Actor, Role
+from backend.services.queues import QueueFilter, csv_text
+from backend.services.workflow import REASON_CODES, DecisionRequest
+
+oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+
+
+class MeOut(BaseModel):
+    role: str
+    wilayah_code: str | None
+    opd_code: str | None
+
+
+class QueueItemOut(BaseModel):
+    code: str
+    created_at: datetime
+    desa_code: str
+    desa: str | None
+    kecamatan: str | None
+    category: str
+    urusan_code: str | None
+    opd: str | None
+    permasalahan: str
+    usulan: str
+    volume: Decimal | None
+    unit: str | None
+    stage: str
+    decision: str
+    village_rank: int | None
+    support_count: int
+
+
+class QueueOut(BaseModel):
+    stage: str
+    total: int
+    page: int
+    per_page: int
+    items: list[QueueItemOut]
+
+
+class EventOut(BaseModel):
+    at: datetime
+    kind: str
+    stage: str
+    decision: str
+    reason_code: str | None
+    note: str | None
+    changes: dict[str, Any] | None = None
+
+
+class UsulanOut(QueueItemOut):
+    planning_year: int
+    origin: str
+    dusun: str | None
+    rt: str | None
+    rw: str | None
+    street: str | None
+    latitude: float | None
+    longitude: float | None
+    beneficiaries: int | None
+    submitter_phone: str | None = Field(description="masked")
+    merged_into: str | None
+    photos: list[str]
+    history: list[EventOut]
+
+
+class DecisionIn(BaseModel):
+    stage: Stage
+    decision: Decision
+    reason_code: str | None = Field(default=None, description=f"one of {', '.join(REASON_CODES)}")
+    note: str | None = Field(default=None, max_length=1000)
+    changes: dict[str, Any] | None = Field(
+        default=None, description="for diterima_dengan_perubahan: volume, unit, opd, desa_code, ..."
+    )
+    merge_into: str | None = Field(default=None, description="for digabung: the target's code")
+
+
+class DecisionOut(BaseModel):
+    code: str
+    stage: str
+    decision: str
+
+
+class BulkItemIn(DecisionIn):
+    code: str
+
+
+class BulkIn(BaseModel):
+    items: list[BulkItemIn] = Field(min_length=1, max_length=200)
+
+
+class BulkItemOut(BaseModel):
+    code: str
+    status: int
+    stage: str | None = None
+    decision: str | None = None
+    detail: str | None = None
+
+
+class InviteIn(BaseModel):
+    role: Role
+    wilayah_code: str | None = None
+    opd_code: str | None = None
+    ttl_days: int = Field(default=7, ge=1, le=90)
+
+
+class InviteOut(BaseModel):
+    id: int
+    role: str
+    wilayah_code: str | None
+    opd_code: str | None
+    expires_at: datetime
+    claimed: bool
+    revoked: bool
+    code_hint: str
+
+
+class CreatedInviteOut(InviteOut):
+    code: str = Field(description="shown once: give it to the official")
+    deep_link: str | None
+
+
+async def current_actor(
+    request: Request, token: Annotated[str | None, Depends(oauth2)]
+) -> Actor:
+    if not token:
+        raise Unauthenticated("a bearer token is required")
+    backend: Backend = request.app.state.backend
+    async with backend.unit() as services:
+        return await services.officials.authenticate(token)
+
+
+Current = Annotated[Actor, Depends(current_actor)]
+
+
+def router(backend: Backend) -> APIRouter:
+    api = APIRouter(prefix="/api/v1", tags=["officials"])
+
+    @api.post("/auth/token", response_model=TokenOut, tags=["auth"])
+    async def login(form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> TokenOut:
+        """OAuth2 password login; the token lasts 12 hours."""
+        async with backend.unit() as services:
+            token = await services.officials.login(form.username, form.password)
+        return TokenOut(access_token=token, expires_in=12 * 3600)
+
+    @api.get("/me", response_model=MeOut)
+    async def me(current: Current) -> MeOut:
+        return MeOut(
+            role=current.role.value, wilayah_code=current.wilayah_code, opd_code=current.opd_code
+        )
+
+    def _filter(
+        stage: Stage,
+        decision: Decision | None,
+        kecamatan: str | None,
+        desa: str | None,
+        opd: str | None,
+        category: str | None,
+        q: str | None,
+    ) -> QueueFilter:
+        return QueueFilter(stage=stage, decision=decision, kecamatan=kecamatan, desa=desa,
+                           opd=opd, category=category, text=q)  # fmt: skip
+
+    def _item(row: Any) -> dict[str, Any]:
+        desa = backend.wilayah.get(row.desa_code)
+        return {
+            **{k: getattr(row, k) for k in QueueItemOut.model_fields if hasattr(row, k)},
+            "desa": desa.label if desa else None,
+            "kecamatan": desa.kecamatan_name if desa else None,
+        }
+
+    @api.get("/queues/{stage}", response_model=QueueOut)
+    async def queue(
+        stage: Stage,
+        current: Current,
+        decision: Decision | None = Decision.MENUNGGU,
+        kecamatan: str | None = None,
+        desa: str | None = None,
+        opd: str | None = None,
+        category: str | None = None,
+        q: Annotated[str | None, Query(max_length=100)] = None,
+        page: Annotated[int, Query(ge=1)] = 1,
+        per_page: Annotated[int, Query(ge=1, le=200)] = 50,
+    ) -> QueueOut:
+        """The Musrenbang queue of a stage, in working order, narrowed to the caller's scope."""
+        wanted = _filter(stage, decision, kecamatan, desa, opd, category, q)
+        async with backend.unit() as services:
+            result = await services.queues.page(current, wanted, page, per_page)
+        return QueueOut(
+            stage=stage.value,
+            total=result.total,
+            page=result.page,
+            per_page=result.per_page,
+            items=[QueueItemOut(**_item(r)) for r in result.items],
+        )
+
+    @api.get("/queues/{stage}/export.{fmt}", response_class=Response)
+    async def export(
+        stage: Stage,
+        fmt: Literal["xlsx", "csv"],
+        current: Current,
+        decision: Decision | None = Decision.MENUNGGU,
+        kecamatan: str | None = None,
+        desa: str | None = None,
+        opd: str | None = None,
+        category: str | None = None,
+    ) -> Response:
+        """The queue with the columns of SIPD's usulan export; phones are masked."""
+        wanted = _filter(stage, decision, kecamatan, desa, opd, category, None)
+        async with backend.unit() as services:
+            rows = await services.queues.all_rows(current, wanted)
+            recommendations = await services.queues.recommendations([r.code for r in rows])
+        table = export_rows(rows, recommendations, backend.wilayah)
+        name = f"usulan-{stage.value}-{date.today().isoformat()}.{fmt}"
+        headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+        if fmt == "csv":
+            return Response(csv_text(SIPD_COLUMNS, table), media_type="text/csv; charset=utf-8",
+                            headers=headers)  # fmt: skip
+        data = await asyncio.to_thread(to_xlsx, SIPD_COLUMNS, table, stage.value)
+        return Response(
+            data,
+            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers=headers,
+        )
+
+    @api.get("/usulan/{code}", response_model=UsulanOut)
+    async def usulan_detail(code: str, current: Current, request: Request) -> UsulanOut:
+        async with backend.unit() as services:
+            detail = await services.workflow.detail(current, code)
+        base = str(request.base_url).rstrip("/")
+        desa = backend.wilayah.get(detail["desa_code"])
+        return UsulanOut(
+            **detail,
+            desa=desa.label if desa else None,
+            kecamatan=desa.kecamatan_name if desa else None,
+            photos=[f"{base}/media/{sha}.jpg" for sha in detail["photo_hashes"]],
+        )
+
+    @api.post("/usulan/{code}/decision", response_model=DecisionOut)
+    async def decide(code: str, body: DecisionIn, current: Current) -> DecisionOut:
+        async with backend.unit() as services:
+            result = await services.workflow.decide(current, code, _request(body))
+        return DecisionOut(code=result.code, stage=result.stage, decision=result.decision)
+
+    @api.post("/decisions", response_model=list[BulkItemOut])
+    async def decide_many(body: BulkIn, current: Current) -> list[BulkItemOut]:
+        """Each item is decided on its own: one refusal does not undo the others."""
+        from backend.api.errors import status_of
+
+        results: list[BulkItemOut] = []
+        async with backend.unit() as services:
+            for item in body.items:
+                try:
+                    async with _savepoint(services):
+                        done = await services.workflow.decide(current, item.code, _request(item))
+                except DomainError as exc:
+                    results.append(BulkItemOut(code=item.code, status=status_of(exc),
+                                               detail=str(exc)))  # fmt: skip
+                else:
+                    results.append(BulkItemOut(code=done.code, status=200, stage=done.stage,
+                                               decision=done.decision))  # fmt: skip
+        return results
+
+    @api.post("/invites", response_model=CreatedInviteOut, status_code=201, tags=["invites"])
+    async def create_invite(body: InviteIn, current: Current) -> CreatedInviteOut:
+        async with backend.unit() as services:
+            created = await services.officials.create_invite(
+                body.role,
+                wilayah_code=body.wilayah_code,
+                opd_code=body.opd_code,
+                created_by=current,
+                ttl=timedelta(days=body.ttl_days),
+            )
+        username = backend.bot_username
+        link = f"https://t.me/{username}?start={created.code}" if username else None
+        return CreatedInviteOut(**created.invite.__dict__, code=created.code, deep_link=link)
+
+    @api.get("/invites", response_model=list[InviteOut], tags=["invites"])
+    async def list_invites(current: Current) -> list[InviteOut]:
+        _admin(current)
+        async with backend.unit() as services:
+            return [InviteOut(**i.__dict__) for i in await services.officials.list_invites()]
+
+    @api.delete("/invites/{invite_id}", response_model=InviteOut, tags=["invites"])
+    async def revoke_invite(invite_id: int, current: Current) -> InviteOut:
+        async with backend.unit() as services:
+            revoked = await services.officials.revoke_invite(invite_id, current)
+        return InviteOut(**revoked.__dict__)
+
+    return api
+
+
+def _admin(actor: Actor) -> None:
+    if actor.role != Role.ADMIN:
+        raise Forbidden("Bappeda admins only")
+
+
+def _request(body: DecisionIn) -> DecisionRequest:
+    return DecisionRequest(
+        stage=body.stage,
+        decision=body.decision,
+        reason_code=body.reason_code,
+        note=body.note,
+        changes=body.changes,
+        merge_into=body.merge_into,
+    )
+
+
+def _savepoint(services: Services) -> Any:
+    return services.session.begin_nested()

@@ -1,0 +1,154 @@
+"""The transactional outbox (DESIGN §5): notifications are rows written in the same transaction
+as the change that causes them, and a delivery worker sends them later. Text is not stored:
+the worker renders the template in the recipient's language at send time."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.domain import Decision, Stage
+from backend.storage.models import Notification, Official, Support, Usulan, User
+
+# Whose queue a stage is, by role (the Bappeda admins are told about the stages they run).
+QUEUE_OWNERS = {
+    Stage.KECAMATAN: "operator_kecamatan",
+    Stage.PERANGKAT_DAERAH: "opd",
+    Stage.KABKOTA: "admin",
+    Stage.RENJA: "opd",
+    Stage.RKPD: "admin",
+    Stage.APBD: "admin",
+    Stage.REALISASI: "opd",
+}
+
+
+class Outbox:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def _add(self, rows: Iterable[dict[str, Any]]) -> int:
+        batch = list(rows)
+        if not batch:
+            return 0
+        # A repeated cause (the same decision seen twice) must not notify twice: the dedupe
+        # key is unique and a clash is skipped. The dialects spell that differently.
+        dialect = self.session.bind.dialect.name if self.session.bind else "sqlite"
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = insert(Notification).values(batch).on_conflict_do_nothing(
+            index_elements=["dedupe_key"]
+        )
+        await self.session.execute(statement)
+        return len(batch)
+
+    async def _recipients(self, usulan_id: int, submitter_id: int | None) -> list[User]:
+        ids = set(
+            await self.session.scalars(select(Support.user_id).where(Support.usulan_id == usulan_id))
+        )
+        if submitter_id is not None:
+            ids.add(submitter_id)
+        if not ids:
+            return []
+        users = await self.session.scalars(select(User).where(User.id.in_(ids)))
+        return [u for u in users if u.chat_id]  # erased accounts have no chat left
+
+    async def decision(
+        self,
+        row: Usulan,
+        stage: Stage,
+        decision: Decision,
+        reason_code: str | None,
+        note: str | None,
+    ) -> int:
+        """Tell the submitter and every supporter what was decided, and why."""
+        recipients = await self._recipients(row.id, row.submitter_id)
+        params = {
+            "code": row.code,
+            "stage": stage.value,
+            "decision": decision.value,
+            "reason_code": reason_code,
+            "note": note,
+            "next_stage": row.stage if row.stage != stage.value else None,
+        }
+        return await self._add(
+            {
+                "user_id": user.id,
+                "channel": user.channel,
+                "template": "notify.decision",
+                "params": {**params, "submitter": user.id == row.submitter_id},
+                "dedupe_key": f"decision:{row.code}:{stage.value}:{decision.value}:{user.id}",
+            }
+            for user in recipients
+        )
+
+    async def forwarded(self, rows: Sequence[Usulan], from_stage: Stage) -> int:
+        """Tell backers their usulan passed a stage and now waits at the next one."""
+        total = 0
+        for row in rows:
+            recipients = await self._recipients(row.id, row.submitter_id)
+            total += await self._add(
+                {
+                    "user_id": user.id,
+                    "channel": user.channel,
+                    "template": "notify.forwarded",
+                    "params": {
+                        "code": row.code,
+                        "stage": from_stage.value,
+                        "next_stage": row.stage,
+                        "village_rank": row.village_rank,
+                    },
+                    "dedupe_key": f"forwarded:{row.code}:{row.stage}:{user.id}",
+                }
+                for user in recipients
+            )
+        return total
+
+    async def queue_received(
+        self, stage: Stage, rows: Sequence[Usulan], batch: str | None = None
+    ) -> int:
+        """One alert per official whose queue just received these usulan."""
+        role = QUEUE_OWNERS.get(stage)
+        if role is None or not rows:
+            return 0
+        batch = batch or uuid.uuid4().hex[:12]
+        officials = list(
+            await self.session.scalars(
+                select(Official).where(Official.role == role, Official.revoked_at.is_(None))
+            )
+        )
+        alerts: dict[int, list[Usulan]] = {}
+        for official in officials:
+            for row in rows:
+                if role == "opd":
+                    mine = row.opd == official.opd_code
+                else:
+                    scope = official.wilayah_code or ""
+                    mine = row.desa_code == scope or row.desa_code.startswith(scope + ".")
+                if mine:
+                    alerts.setdefault(official.user_id, []).append(row)
+        if not alerts:
+            return 0
+        users = {
+            u.id: u
+            for u in await self.session.scalars(select(User).where(User.id.in_(list(alerts))))
+        }
+        return await self._add(
+            {
+                "user_id": user_id,
+                "channel": users[user_id].channel,
+                "template": "alert.queue_received",
+                "params": {
+                    "stage": stage.value,
+                    "count": len(items),
+                    "desa_codes": sorted({r.desa_code for r in items}),
+                },
+                "dedupe_key": f"queue:{stage.value}:{batch}:{user_id}",
+            }
+            for user_id, items in alerts.items()
+            if user_id in users and users[user_id].chat_id
+        )

@@ -1,0 +1,333 @@
+"""Officials: roles and their scope, single-use invite codes, API tokens and logins."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.domain import WilayahLevel
+from backend.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from backend.services.intake import CODE_ALPHABET
+from backend.services.wilayah import WilayahIndex
+from backend.storage.models import ApiToken, Credential, Invite, Official, Opd, User, utcnow
+
+INVITE_TTL = timedelta(days=7)
+LOGIN_TOKEN_TTL = timedelta(hours=12)
+_hasher = PasswordHasher()
+
+
+class Role(StrEnum):
+    KEPALA_DESA = "kepala_desa"
+    OPERATOR_DESA = "operator_desa"
+    OPERATOR_KECAMATAN = "operator_kecamatan"
+    OPD = "opd"
+    ADMIN = "admin"
+
+
+VILLAGE_ROLES = {Role.KEPALA_DESA, Role.OPERATOR_DESA}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """An official acting now: who, in which role, over which wilayah or OPD."""
+
+    user_id: int
+    role: Role
+    wilayah_code: str | None = None
+    opd_code: str | None = None
+    official_id: int | None = None
+
+    def covers_desa(self, desa_code: str) -> bool:
+        """Is this desa inside the actor's wilayah (their desa, kecamatan or kabupaten/kota)?"""
+        if self.wilayah_code is None:
+            return False
+        return desa_code == self.wilayah_code or desa_code.startswith(self.wilayah_code + ".")
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def normalise_invite(text: str) -> str:
+    return "".join(ch for ch in text.upper() if ch.isalnum())
+
+
+def new_invite_code() -> str:
+    # 12 characters of the tracking-code alphabet: ~59 bits, fits a Telegram deep link.
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(12))
+
+
+@dataclass(frozen=True)
+class InviteView:
+    id: int
+    role: str
+    wilayah_code: str | None
+    opd_code: str | None
+    expires_at: datetime
+    claimed: bool
+    revoked: bool
+    code_hint: str
+
+
+@dataclass(frozen=True)
+class CreatedInvite:
+    invite: InviteView
+    code: str  # shown once; only its hash is stored
+
+
+def _invite_view(row: Invite) -> InviteView:
+    return InviteView(
+        id=row.id,
+        role=row.role,
+        wilayah_code=row.wilayah_code,
+        opd_code=row.opd_code,
+        expires_at=row.expires_at,
+        claimed=row.claimed_at is not None,
+        revoked=row.revoked_at is not None,
+        code_hint=row.code_hint,
+    )
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands timestamps back without their zone; every stored timestamp is UTC.
+    from datetime import UTC
+
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class OfficialService:
+    def __init__(self, session: AsyncSession, *, wilayah: WilayahIndex) -> None:
+        self.session = session
+        self.wilayah = wilayah
+
+    def _level_of(self, code: str) -> int | None:
+        parts = code.split(".")
+        if len(parts) == 4 and self.wilayah.get(code) is not None:
+            return WilayahLevel.DESA
+        if len(parts) == 3 and self.wilayah.kecamatan_name(code) is not None:
+            return WilayahLevel.KECAMATAN
+        if len(parts) == 2 and self.wilayah.kabkota_name(code) is not None:
+            return WilayahLevel.KABKOTA
+        return None
+
+    # --- scope --------------------------------------------------------------------------
+
+    async def _check_scope(self, role: Role, wilayah_code: str | None, opd_code: str | None) -> None:
+        if role == Role.OPD:
+            if not opd_code or await self.session.get(Opd, opd_code) is None:
+                raise InvalidInput("opd", "unknown OPD code")
+            return
+        wanted = {
+            Role.KEPALA_DESA: WilayahLevel.DESA,
+            Role.OPERATOR_DESA: WilayahLevel.DESA,
+            Role.OPERATOR_KECAMATAN: WilayahLevel.KECAMATAN,
+            Role.ADMIN: WilayahLevel.KABKOTA,
+        }[role]
+        if not wilayah_code or self._level_of(wilayah_code) != wanted:
+            raise InvalidInput(
+                "wilayah", f"{role.value} needs a {_LEVEL_NAMES[wanted]} code of this region"
+            )
+
+    # --- invites ------------------------------------------------------------------------
+
+    async def create_invite(
+        self,
+        role: Role,
+        *,
+        wilayah_code: str | None = None,
+        opd_code: str | None = None,
+        created_by: Actor | None = None,
+        ttl: timedelta = INVITE_TTL,
+    ) -> CreatedInvite:
+        if created_by is not None and created_by.role != Role.ADMIN:
+            raise Forbidden("only a Bappeda admin issues invite codes")
+        await self._check_scope(role, wilayah_code, opd_code)
+        code = new_invite_code()
+        row = Invite(
+            code_hash=_digest(code),
+            code_hint=code[-4:],
+            role=role.value,
+            wilayah_code=wilayah_code if role != Role.OPD else None,
+            opd_code=opd_code if role == Role.OPD else None,
+            created_by=created_by.user_id if created_by else None,
+            expires_at=utcnow() + ttl,
+        )
+        self.session.add(row)
+        await self.session.flush()
+        return CreatedInvite(invite=_invite_view(row), code=code)
+
+    async def list_invites(self) -> list[InviteView]:
+        rows = await self.session.scalars(select(Invite).order_by(Invite.id.desc()).limit(500))
+        return [_invite_view(r) for r in rows]
+
+    async def revoke_invite(self, invite_id: int, actor: Actor | None = None) -> InviteView:
+        if actor is not None and actor.role != Role.ADMIN:
+            raise Forbidden("only a Bappeda admin revokes invite codes")
+        row = await self.session.get(Invite, invite_id)
+        if row is None:
+            raise NotFound("no such invite")
+        if row.claimed_at is not None:
+            raise Conflict("invite already claimed; revoke the official instead")
+        row.revoked_at = row.revoked_at or utcnow()
+        return _invite_view(row)
+
+    async def claim(self, user_id: int, code_text: str) -> Actor:
+        code = normalise_invite(code_text)
+        row = await self.session.scalar(select(Invite).where(Invite.code_hash == _digest(code)))
+        if row is None or row.revoked_at is not None:
+            raise NotFound("unknown invite code")
+        if row.claimed_at is not None:
+            raise Conflict("invite code already used")
+        if _aware(row.expires_at) < utcnow():
+            raise Conflict("invite code expired")
+        # Single use even when two people race for the same code.
+        result = await self.session.execute(
+            update(Invite)
+            .where(Invite.id == row.id, Invite.claimed_at.is_(None))
+            .values(claimed_at=utcnow(), claimed_by=user_id)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict("invite code already used")
+        official = Official(
+            user_id=user_id,
+            role=row.role,
+            wilayah_code=row.wilayah_code,
+            opd_code=row.opd_code,
+            invite_id=row.id,
+        )
+        self.session.add(official)
+        await self.session.flush()
+        return _actor(official)
+
+    async def grant(
+        self, user_id: int, role: Role, *, wilayah_code: str | None = None,
+        opd_code: str | None = None,
+    ) -> Actor:  # fmt: skip
+        """Give a role directly (command line, first admin of a deployment)."""
+        await self._check_scope(role, wilayah_code, opd_code)
+        official = Official(user_id=user_id, role=role.value, wilayah_code=wilayah_code,
+                            opd_code=opd_code)  # fmt: skip
+        self.session.add(official)
+        await self.session.flush()
+        return _actor(official)
+
+    async def revoke_official(self, official_id: int) -> None:
+        row = await self.session.get(Official, official_id)
+        if row is None:
+            raise NotFound("no such official")
+        row.revoked_at = row.revoked_at or utcnow()
+
+    async def actor_for(self, user_id: int) -> Actor | None:
+        """The person's active role; the most recently granted one when they hold several."""
+        row = await self.session.scalar(
+            select(Official)
+            .where(Official.user_id == user_id, Official.revoked_at.is_(None))
+            .order_by(Official.id.desc())
+            .limit(1)
+        )
+        return _actor(row) if row else None
+
+    # --- API tokens and logins ------------------------------------------------------------
+
+    async def create_token(
+        self, user_id: int, name: str, ttl: timedelta | None = None
+    ) -> str:
+        token = "mrb_" + secrets.token_urlsafe(32)
+        self.session.add(
+            ApiToken(
+                user_id=user_id,
+                token_hash=_digest(token),
+                name=name[:80],
+                expires_at=utcnow() + ttl if ttl else None,
+            )
+        )
+        await self.session.flush()
+        return token
+
+    async def authenticate(self, token: str) -> Actor:
+        row = await self.session.scalar(
+            select(ApiToken).where(ApiToken.token_hash == _digest(token))
+        )
+        if row is None or row.revoked_at is not None:
+            raise Unauthenticated("invalid token")
+        if row.expires_at is not None and _aware(row.expires_at) < utcnow():
+            raise Unauthenticated("token expired")
+        actor = await self.actor_for(row.user_id)
+        if actor is None:
+            raise Unauthenticated("this account holds no active role")
+        row.last_used_at = utcnow()
+        return actor
+
+    async def set_password(self, user_id: int, username: str, password: str) -> None:
+        if len(password) < 10:
+            raise InvalidInput("password", "at least 10 characters")
+        taken = await self.session.scalar(
+            select(Credential).where(Credential.username == username.lower())
+        )
+        if taken is not None and taken.user_id != user_id:
+            raise Conflict("username taken")
+        row = await self.session.get(Credential, user_id)
+        hashed = _hasher.hash(password)
+        if row is None:
+            self.session.add(
+                Credential(user_id=user_id, username=username.lower(), password_hash=hashed)
+            )
+        else:
+            row.username = username.lower()
+            row.password_hash = hashed
+
+    async def login(self, username: str, password: str) -> str:
+        row = await self.session.scalar(
+            select(Credential).where(Credential.username == username.lower())
+        )
+        try:
+            if row is None:
+                _hasher.hash(password)  # same cost either way: no user enumeration by timing
+                raise VerificationError()
+            _hasher.verify(row.password_hash, password)
+        except (VerificationError, InvalidHashError):
+            raise Unauthenticated("wrong username or password") from None
+        if await self.actor_for(row.user_id) is None:
+            raise Unauthenticated("this account holds no active role")
+        return await self.create_token(row.user_id, "login", LOGIN_TOKEN_TTL)
+
+    async def user_by_username(self, username: str) -> int:
+        row = await self.session.scalar(
+            select(Credential).where(Credential.username == username.lower())
+        )
+        if row is None:
+            raise NotFound(f"no official with username {username}")
+        return row.user_id
+
+    async def official_user(self, name: str) -> int:
+        """A user row for an official enrolled outside any chat (command line, API)."""
+        user = User(channel="local", external_id=f"official:{secrets.token_hex(6)}", chat_id="",
+                    language="id", display_name=name[:120], reachable=False)  # fmt: skip
+        self.session.add(user)
+        await self.session.flush()
+        return user.id
+
+
+_LEVEL_NAMES = {
+    WilayahLevel.DESA: "desa/kelurahan",
+    WilayahLevel.KECAMATAN: "kecamatan",
+    WilayahLevel.KABKOTA: "kabupaten/kota",
+}
+
+
+def _actor(row: Official) -> Actor:
+    return Actor(
+        user_id=row.user_id,
+        role=Role(row.role),
+        wilayah_code=row.wilayah_code,
+        opd_code=row.opd_code,
+        official_id=row.id,
+    )

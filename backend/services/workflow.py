@@ -1,0 +1,369 @@
+"""The Musrenbang state machine (DESIGN §4): who may decide what, where, and what follows.
+
+Every transition is checked here and nowhere else: the stage must be the usulan's current one,
+the usulan must be waiting, the actor's role must work that stage and their scope must cover
+the usulan. The status row is updated with a guard on its old value, so of two officials
+deciding at once exactly one wins and the other gets a Conflict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.domain import Decision, Stage
+from backend.errors import Conflict, Forbidden, InvalidInput, NotFound
+from backend.services.history import append_event
+from backend.services.intake import normalise_code
+from backend.services.notifications import Outbox
+from backend.services.officials import Actor, Role
+from backend.storage.models import Opd, Support, Usulan, UsulanEvent, UsulanPhoto
+
+STAGES = list(Stage)
+REASON_CODES = (
+    "bukan_kewenangan",
+    "duplikat",
+    "volume_tidak_wajar",
+    "dokumen_tidak_lengkap",
+    "tidak_sesuai_prioritas",
+    "pagu_tidak_cukup",
+    "lainnya",
+)
+# Decisions an official takes; `menunggu` is where an usulan waits, not a decision.
+DECISIONS = tuple(d for d in Decision if d is not Decision.MENUNGGU)
+FINAL = {Decision.DITOLAK, Decision.DITUNDA, Decision.DIGABUNG}
+NEEDS_NOTE = {Decision.PERLU_PERBAIKAN, Decision.DITUNDA}
+CHANGEABLE = {"volume", "unit", "opd", "desa_code", "latitude", "longitude", "street"}
+
+# Which roles work which stage. Bappeda (admin) may act at every stage of its kabupaten/kota.
+STAGE_ROLES: dict[Stage, set[Role]] = {
+    Stage.DESA: {Role.KEPALA_DESA, Role.OPERATOR_DESA, Role.ADMIN},
+    Stage.KECAMATAN: {Role.OPERATOR_KECAMATAN, Role.ADMIN},
+    Stage.PERANGKAT_DAERAH: {Role.OPD, Role.ADMIN},
+    Stage.KABKOTA: {Role.ADMIN},
+    Stage.RENJA: {Role.OPD, Role.ADMIN},
+    Stage.RKPD: {Role.ADMIN},
+    Stage.APBD: {Role.ADMIN},
+    Stage.REALISASI: {Role.OPD, Role.ADMIN},
+}
+
+
+def next_stage(stage: Stage) -> Stage | None:
+    index = STAGES.index(stage)
+    return STAGES[index + 1] if index + 1 < len(STAGES) else None
+
+
+def may_act(actor: Actor, stage: Stage, desa_code: str, opd: str | None) -> bool:
+    if actor.role not in STAGE_ROLES[stage]:
+        return False
+    if actor.role == Role.OPD:
+        return opd is not None and opd == actor.opd_code
+    return actor.covers_desa(desa_code)
+
+
+@dataclass(frozen=True)
+class DecisionRequest:
+    stage: Stage
+    decision: Decision
+    reason_code: str | None = None
+    note: str | None = None
+    changes: dict[str, Any] | None = None
+    merge_into: str | None = None  # tracking code of the usulan to merge into
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    code: str
+    stage: str
+    decision: str
+
+
+class WorkflowService:
+    def __init__(self, session: AsyncSession, outbox: Outbox, wilayah: Any) -> None:
+        self.session = session
+        self.outbox = outbox
+        self.wilayah = wilayah
+
+    async def get(self, code: str) -> Usulan:
+        normalised = normalise_code(code)
+        row = None
+        if normalised is not None:
+            row = await self.session.scalar(select(Usulan).where(Usulan.code == normalised))
+        if row is None:
+            raise NotFound(f"no usulan with code {code[:20]}")
+        return row
+
+    def check_scope(self, actor: Actor, row: Usulan) -> None:
+        stage = Stage(row.stage)
+        if not may_act(actor, stage, row.desa_code, row.opd):
+            raise Forbidden(
+                f"a {actor.role.value} of {actor.wilayah_code or actor.opd_code} "
+                f"may not act on {row.code} at stage {stage.value}"
+            )
+
+    def check_can_view(self, actor: Actor, row: Usulan) -> None:
+        """Officials see what lies in their wilayah or belongs to their OPD, at any stage."""
+        if actor.role == Role.OPD:
+            if row.opd != actor.opd_code:
+                raise Forbidden("outside your OPD")
+        elif not actor.covers_desa(row.desa_code):
+            raise Forbidden("outside your wilayah")
+
+    async def detail(self, actor: Actor, code: str) -> dict[str, Any]:
+        """Everything an official in scope needs to decide, with the full history."""
+        from backend.services.queues import mask_phone
+
+        row = await self.get(code)
+        self.check_can_view(actor, row)
+        photos = await self.session.scalars(
+            select(UsulanPhoto.sha256)
+            .where(UsulanPhoto.usulan_id == row.id)
+            .order_by(UsulanPhoto.position)
+        )
+        events = await self.session.scalars(
+            select(UsulanEvent).where(UsulanEvent.usulan_id == row.id).order_by(UsulanEvent.seq)
+        )
+        merged_into = (
+            await self.session.scalar(select(Usulan.code).where(Usulan.id == row.merged_into_id))
+            if row.merged_into_id
+            else None
+        )
+        fields = (
+            "code", "created_at", "desa_code", "category", "urusan_code", "opd", "permasalahan",
+            "usulan", "volume", "unit", "stage", "decision", "village_rank", "support_count",
+            "planning_year", "origin", "dusun", "rt", "rw", "street", "latitude", "longitude",
+            "beneficiaries",
+        )  # fmt: skip
+        return {
+            **{name: getattr(row, name) for name in fields},
+            "submitter_phone": mask_phone(row.submitter_phone) or None,
+            "merged_into": merged_into,
+            "photo_hashes": list(photos),
+            "history": [
+                {
+                    "at": e.at,
+                    "kind": e.kind,
+                    "stage": e.to_stage,
+                    "decision": e.to_decision,
+                    "reason_code": e.reason_code,
+                    "note": e.note,
+                    "changes": (e.payload or {}).get("changes") or None,
+                }
+                for e in events
+            ],
+        }
+
+    async def decide(self, actor: Actor, code: str, request: DecisionRequest) -> DecisionResult:
+        row = await self.get(code)
+        if row.stage != request.stage.value:
+            raise Conflict(f"{row.code} is at stage {row.stage}, not {request.stage.value}")
+        self.check_scope(actor, row)
+        if row.decision != Decision.MENUNGGU.value:
+            raise Conflict(f"{row.code} was already decided at {row.stage}: {row.decision}")
+        decision = request.decision
+        if decision not in DECISIONS:
+            raise InvalidInput("decision", f"not a decision: {decision.value}")
+        reason, note = self._reason(request)
+        changes: dict[str, list[Any]] = {}
+        target: Usulan | None = None
+        if decision is Decision.DITERIMA_DENGAN_PERUBAHAN:
+            changes = await self._changes(row, request.changes or {})
+        if decision is Decision.DIGABUNG:
+            target = await self._merge_target(row, request.merge_into)
+
+        stage = Stage(row.stage)
+        forward = decision in {Decision.DITERIMA, Decision.DITERIMA_DENGAN_PERUBAHAN}
+        # At the desa stage acceptance waits for the rembuk warga to be confirmed; at the
+        # last stage it is the end of the road.
+        moves_on = forward and stage is not Stage.DESA and next_stage(stage) is not None
+        new_stage = next_stage(stage) if moves_on else stage
+        assert new_stage is not None
+        new_decision = Decision.MENUNGGU if moves_on else decision
+        values: dict[str, Any] = {"stage": new_stage.value, "decision": new_decision.value}
+        values.update({field: new for field, (_, new) in changes.items()})
+        if "desa_code" in changes:
+            values["kecamatan_code"] = ".".join(str(changes["desa_code"][1]).split(".")[:3])
+        if target is not None:
+            values["merged_into_id"] = target.id
+        result = await self.session.execute(
+            update(Usulan)
+            .where(
+                Usulan.id == row.id,
+                Usulan.stage == stage.value,
+                Usulan.decision == Decision.MENUNGGU.value,
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict(f"{row.code} was decided by someone else a moment ago")
+        await append_event(
+            self.session,
+            usulan_id=row.id,
+            kind="keputusan",
+            from_stage=stage.value,
+            from_decision=Decision.MENUNGGU.value,
+            to_stage=stage.value,
+            to_decision=decision.value,
+            actor_user_id=actor.user_id,
+            reason_code=reason,
+            note=note,
+            payload={
+                "role": actor.role.value,
+                "changes": changes,
+                **({"merged_into": target.code} if target is not None else {}),
+            },
+        )
+        if moves_on:
+            await append_event(
+                self.session,
+                usulan_id=row.id,
+                kind="diteruskan",
+                from_stage=stage.value,
+                from_decision=decision.value,
+                to_stage=new_stage.value,
+                to_decision=Decision.MENUNGGU.value,
+                actor_user_id=actor.user_id,
+            )
+        if target is not None:
+            await self._join_supporters(row, target)
+        await self.session.refresh(row)
+        if not (forward and stage is Stage.DESA):
+            # Acceptance in the village is announced when its rembuk warga is confirmed.
+            await self.outbox.decision(row, stage, decision, reason, note)
+        if moves_on:
+            await self.outbox.queue_received(new_stage, [row])
+        return DecisionResult(code=row.code, stage=row.stage, decision=row.decision)
+
+    def _reason(self, request: DecisionRequest) -> tuple[str | None, str | None]:
+        note = (request.note or "").strip()[:1000] or None
+        reason = request.reason_code
+        if request.decision is Decision.DITOLAK:
+            if reason not in REASON_CODES:
+                raise InvalidInput("reason_code", f"one of {', '.join(REASON_CODES)}")
+            if reason == "lainnya" and not note:
+                raise InvalidInput("note", "say why when the reason is 'lainnya'")
+            return reason, note
+        if request.decision in NEEDS_NOTE and not note:
+            raise InvalidInput("note", f"a reason is required for {request.decision.value}")
+        if reason is not None and reason not in REASON_CODES:
+            raise InvalidInput("reason_code", f"one of {', '.join(REASON_CODES)}")
+        return reason, note
+
+    async def _changes(self, row: Usulan, wanted: dict[str, Any]) -> dict[str, list[Any]]:
+        unknown = set(wanted) - CHANGEABLE
+        if unknown:
+            raise InvalidInput("changes", f"cannot change {', '.join(sorted(unknown))}")
+        if not wanted:
+            raise InvalidInput("changes", "say what changed")
+        changes: dict[str, list[Any]] = {}
+        for field, value in wanted.items():
+            if field == "volume":
+                try:
+                    value = Decimal(str(value))
+                except InvalidOperation:
+                    raise InvalidInput("changes.volume", "not a number") from None
+                if value <= 0:
+                    raise InvalidInput("changes.volume", "must be positive")
+            elif field == "opd":
+                if await self.session.get(Opd, str(value)) is None:
+                    raise InvalidInput("changes.opd", "unknown OPD code")
+            elif field == "desa_code":
+                if self.wilayah.get(str(value)) is None:
+                    raise InvalidInput("changes.desa_code", "unknown desa/kelurahan")
+            elif field in {"latitude", "longitude"}:
+                value = float(value)
+            else:
+                value = str(value)[:200]
+            old = getattr(row, field)
+            if old != value:
+                changes[field] = [_plain(old), _plain(value)]
+        if not changes:
+            raise InvalidInput("changes", "nothing differs from the usulan as it is")
+        return changes
+
+    async def _merge_target(self, row: Usulan, code: str | None) -> Usulan:
+        if not code:
+            raise InvalidInput("merge_into", "the code of the usulan to merge into")
+        target = await self.get(code)
+        if target.id == row.id:
+            raise InvalidInput("merge_into", "an usulan cannot merge into itself")
+        if target.merged_into_id is not None or target.decision in {d.value for d in FINAL}:
+            raise Conflict(f"{target.code} is closed ({target.decision})")
+        if target.stage != row.stage:
+            raise Conflict(f"{target.code} is at another stage ({target.stage})")
+        if row.stage == Stage.DESA.value and target.desa_code != row.desa_code:
+            raise InvalidInput("merge_into", "at the desa stage only usulan of the same desa merge")
+        return target
+
+    async def _join_supporters(self, source: Usulan, target: Usulan) -> None:
+        """The merged usulan's submitter and supporters now back the target."""
+        backers = set(
+            await self.session.scalars(select(Support.user_id).where(Support.usulan_id == source.id))
+        )
+        if source.submitter_id is not None:
+            backers.add(source.submitter_id)
+        backers.discard(target.submitter_id)  # type: ignore[arg-type]
+        existing = set(
+            await self.session.scalars(select(Support.user_id).where(Support.usulan_id == target.id))
+        )
+        for user_id in sorted(backers - existing):
+            self.session.add(Support(usulan_id=target.id, user_id=user_id))
+        await self.session.flush()
+        await self.recount_support(target.id)
+
+    async def recount_support(self, usulan_id: int) -> None:
+        count = await self.session.scalar(
+            select(func.count()).select_from(Support).where(Support.usulan_id == usulan_id)
+        )
+        await self.session.execute(
+            update(Usulan)
+            .where(Usulan.id == usulan_id)
+            .values(support_count=int(count or 0))
+            .execution_options(synchronize_session=False)
+        )
+
+    async def resubmit(self, user_id: int, code: str, changes: dict[str, Any]) -> DecisionResult:
+        """The submitter completes an usulan returned for revision; it waits again."""
+        row = await self.get(code)
+        if row.submitter_id != user_id:
+            raise Forbidden("only the submitter revises an usulan")
+        if row.decision != Decision.PERLU_PERBAIKAN.value:
+            raise Conflict(f"{row.code} is not waiting for a revision")
+        allowed = {"permasalahan", "usulan", "volume", "unit", "street", "photos"}
+        diff = {k: [_plain(getattr(row, k, None)), _plain(v)] for k, v in changes.items()
+                if k in allowed and k != "photos"}  # fmt: skip
+        values: dict[str, Any] = {k: v for k, v in changes.items() if k in allowed - {"photos"}}
+        values["decision"] = Decision.MENUNGGU.value
+        result = await self.session.execute(
+            update(Usulan)
+            .where(Usulan.id == row.id, Usulan.decision == Decision.PERLU_PERBAIKAN.value)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict(f"{row.code} is not waiting for a revision")
+        await append_event(
+            self.session,
+            usulan_id=row.id,
+            kind="diperbaiki",
+            from_stage=row.stage,
+            from_decision=Decision.PERLU_PERBAIKAN.value,
+            to_stage=row.stage,
+            to_decision=Decision.MENUNGGU.value,
+            actor_user_id=user_id,
+            payload={"changes": diff},
+        )
+        await self.session.refresh(row)
+        return DecisionResult(code=row.code, stage=row.stage, decision=row.decision)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value.normalize()) if value == value.to_integral() else str(value)
+    return value
+

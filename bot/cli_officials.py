@@ -1,0 +1,138 @@
+"""Command line for Bappeda operators: invite codes, officials, API tokens, the audit."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Annotated, TypeVar
+
+import typer
+
+from backend.errors import DomainError
+from backend.services.context import Backend, Services
+from backend.services.officials import Role
+from backend.settings import Settings
+
+T = TypeVar("T")
+
+invite_app = typer.Typer(no_args_is_help=True, help="Single-use invite codes for officials.")
+official_app = typer.Typer(no_args_is_help=True, help="Officials, their logins and API tokens.")
+audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident history of every usulan.")
+
+
+def _run(work: Callable[[Services], Awaitable[T]]) -> T:
+    async def main() -> T:
+        backend = Backend(Settings())
+        await backend.start()
+        try:
+            async with backend.unit() as services:
+                return await work(services)
+        finally:
+            await backend.close()
+
+    try:
+        return asyncio.run(main())
+    except DomainError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
+@invite_app.command("create")
+def invite_create(
+    role: Annotated[Role, typer.Option(help="Role the invite grants")],
+    wilayah: Annotated[
+        str | None, typer.Option(help="Desa code (kepala/operator desa), kecamatan or kab/kota")
+    ] = None,
+    opd: Annotated[str | None, typer.Option(help="OPD code, for role opd")] = None,
+    days: Annotated[int, typer.Option(help="Days until the code expires")] = 7,
+) -> None:
+    """Issue an invite code; the official sends `/daftar CODE` to the bot (or opens the link)."""
+
+    async def work(services: Services) -> None:
+        created = await services.officials.create_invite(
+            role, wilayah_code=wilayah, opd_code=opd, ttl=timedelta(days=days)
+        )
+        typer.echo(f"invite {created.invite.id}: {created.code}")
+        typer.echo(f"  role {role.value}, scope {wilayah or opd}, expires "
+                   f"{created.invite.expires_at:%Y-%m-%d %H:%M} UTC")  # fmt: skip
+        typer.echo(f"  in the bot: /daftar {created.code}")
+
+    _run(work)
+
+
+@invite_app.command("list")
+def invite_list() -> None:
+    async def work(services: Services) -> None:
+        for i in await services.officials.list_invites():
+            state = "revoked" if i.revoked else "claimed" if i.claimed else "open"
+            typer.echo(f"{i.id:>5}  …{i.code_hint}  {i.role:<19} "
+                       f"{i.wilayah_code or i.opd_code or '':<14} {state:<8} "
+                       f"expires {i.expires_at:%Y-%m-%d}")  # fmt: skip
+
+    _run(work)
+
+
+@invite_app.command("revoke")
+def invite_revoke(invite_id: int) -> None:
+    async def work(services: Services) -> None:
+        await services.officials.revoke_invite(invite_id)
+        typer.echo(f"invite {invite_id} revoked")
+
+    _run(work)
+
+
+@official_app.command("create")
+def official_create(
+    name: Annotated[str, typer.Option(help="The official's name")],
+    role: Annotated[Role, typer.Option()],
+    username: Annotated[str, typer.Option(help="Login name for the API")],
+    wilayah: Annotated[str | None, typer.Option()] = None,
+    opd: Annotated[str | None, typer.Option()] = None,
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
+    ] = "",
+) -> None:
+    """Create an official with a login, without a chat account (e.g. the first Bappeda admin)."""
+
+    async def work(services: Services) -> None:
+        user_id = await services.officials.official_user(name)
+        await services.officials.grant(user_id, role, wilayah_code=wilayah, opd_code=opd)
+        await services.officials.set_password(user_id, username, password)
+        typer.echo(f"official {username} ({role.value}) created")
+
+    _run(work)
+
+
+@official_app.command("token")
+def official_token(
+    username: str,
+    name: Annotated[str, typer.Option(help="What the token is for")] = "api",
+) -> None:
+    """Create a long-lived API token for an official; it is shown once."""
+
+    async def work(services: Services) -> None:
+        user_id = await services.officials.user_by_username(username)
+        token = await services.officials.create_token(user_id, name)
+        typer.echo(token)
+
+    _run(work)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check every usulan's hash chain; name the broken ones. Exit 1 when any is broken."""
+    from backend.services.audit import verify
+
+    async def work(services: Services) -> bool:
+        report = await verify(services.session)
+        typer.echo(f"{report.usulan} usulan, {report.events} events checked")
+        for broken in report.broken:
+            typer.secho(f"BROKEN {broken.code} at event {broken.seq}: {broken.problem}",
+                        fg="red")  # fmt: skip
+        if report.ok:
+            typer.echo("every chain verifies")
+        return report.ok
+
+    if not _run(work):
+        raise typer.Exit(1)
