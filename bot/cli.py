@@ -152,6 +152,17 @@ def chat(
     asyncio.run(run_terminal_chat(settings, language))
 
 
+def _register_officials() -> None:
+    from bot.cli_officials import audit_app, invite_app, official_app
+
+    app.add_typer(invite_app, name="invite")
+    app.add_typer(official_app, name="official")
+    app.add_typer(audit_app, name="audit")
+
+
+_register_officials()
+
+
 def main() -> None:
     app()
 

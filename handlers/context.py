@@ -13,7 +13,7 @@ from typing import Any
 from backend.services.context import Services
 from backend.services.conversations import IDLE, ConversationState
 from backend.services.users import UserView
-from handlers.events import Event, Incoming, Msg, Notice, Reply, Say, Unsupported, say
+from handlers.events import Event, Incoming, Msg, Notice, Photo, Reply, Say, Unsupported, say
 
 PromptFn = Callable[["Ctx"], list[Reply]]
 HandleFn = Callable[["Ctx", Event], Awaitable[list[Reply]]]
@@ -85,6 +85,10 @@ def stale_button() -> list[Reply]:
 
 def unexpected(ctx: Ctx, event: Event) -> list[Reply]:
     """Something this step did not ask for: say so kindly and ask the question again."""
+    if isinstance(event, Photo) and event.media_group_id is not None:
+        if ctx.data.get("last_album") == event.media_group_id:
+            return []  # the rest of an album already answered once
+        ctx.data["last_album"] = event.media_group_id
     kind = event.kind if isinstance(event, Unsupported) else type(event).__name__.lower()
     key = f"common.unexpected.{kind}"
     return [say(Msg(key)), *prompt_of(ctx)]

@@ -109,12 +109,22 @@ def parse_volume(text: str) -> Volume | None:
     return Volume(amount, unit)
 
 
+_SCALE = {"ribu": 1_000, "rb": 1_000, "juta": 1_000_000, "jt": 1_000_000, "thousand": 1_000}
+
+
 def parse_count(text: str) -> int | None:
-    """'200', 'sekitar 200 KK', '±1.500 jiwa' -> the first whole number."""
-    match = re.search(r"\d{1,3}(?:\.\d{3})+|\d+", text)
+    """'200', 'sekitar 200 KK', '±1.500 jiwa', '2 ribu' -> the whole number meant."""
+    match = re.search(r"(\d{1,3}(?:\.\d{3})+|\d+(?:,\d+)?)\s*([a-z]+)?", text.lower())
     if not match:
         return None
-    value = int(match.group(0).replace(".", ""))
+    number = match.group(1)
+    scale = _SCALE.get(match.group(2) or "", 1)
+    if "," in number:  # "1,5 juta"
+        if scale == 1:
+            return None
+        value = int(float(number.replace(",", ".")) * scale)
+    else:
+        value = int(number.replace(".", "")) * scale
     return value if 0 < value < 100_000_000 else None
 
 
@@ -126,13 +136,18 @@ class Address:
     street: str | None = None
 
 
+# The identity-card form: "RT/RW 002/005".
+_RTRW_PAIR = re.compile(r"\brt\s*/\s*rw\.?\s*0*(\d{1,3})\s*/\s*0*(\d{1,3})\b", re.IGNORECASE)
 _RT_RW = re.compile(
     r"\brt\.?\s*0*(\d{1,3})\s*(?:/\s*(?:rw\.?)?|,?\s*rw\.?)\s*0*(\d{1,3})\b", re.IGNORECASE
 )
 _RT = re.compile(r"\brt\.?\s*0*(\d{1,3})\b", re.IGNORECASE)
 _RW = re.compile(r"\brw\.?\s*0*(\d{1,3})\b", re.IGNORECASE)
+# A dusun/lingkungan name runs to the next comma or the start of a street word.
 _DUSUN = re.compile(
-    r"\b(dusun|dsn\.?|lingkungan|lingk\.?|ling\.?|lk\.?|jorong|banjar)\s*([^,;]+)", re.IGNORECASE
+    r"\b(dusun|dsn\.?|lingkungan|lingk\.?|ling\.?|lk\.?|jorong|banjar)\s*"
+    r"((?:(?!\b(?:jl|jln|jalan|gg|gang|lorong|komplek|perum)\b)[^,;])+)",
+    re.IGNORECASE,
 )
 
 
@@ -140,19 +155,20 @@ def parse_address(text: str) -> Address:
     """'Lingkungan 3, RT 02/RW 05, Jl. Melati' -> its parts; what is left is the street."""
     rest = text.strip()
     rt = rw = dusun = None
-    if m := _RT_RW.search(rest):
+    # Removed parts leave a comma behind, so the words on either side stay apart.
+    if m := (_RTRW_PAIR.search(rest) or _RT_RW.search(rest)):
         rt, rw = m.group(1), m.group(2)
-        rest = rest[: m.start()] + " " + rest[m.end() :]
+        rest = rest[: m.start()] + ", " + rest[m.end() :]
     else:
         if m := _RT.search(rest):
             rt = m.group(1)
-            rest = rest[: m.start()] + " " + rest[m.end() :]
+            rest = rest[: m.start()] + ", " + rest[m.end() :]
         if m := _RW.search(rest):
             rw = m.group(1)
-            rest = rest[: m.start()] + " " + rest[m.end() :]
+            rest = rest[: m.start()] + ", " + rest[m.end() :]
     if m := _DUSUN.search(rest):
         dusun = f"{_dusun_word(m.group(1))} {m.group(2).strip()}".strip()
-        rest = rest[: m.start()] + " " + rest[m.end() :]
+        rest = rest[: m.start()] + ", " + rest[m.end() :]
     street = re.sub(r"\s+", " ", re.sub(r"(^[\s,;]+|[\s,;]+$)", "", rest)).strip(" ,;")
     street = re.sub(r"\s*,\s*(,\s*)+", ", ", street)
     return Address(

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import re
+from datetime import datetime
 
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import FileResponse
@@ -60,8 +59,11 @@ def create_api(backend: Backend) -> FastAPI:
         path = backend.media.path_of(sha)
         if not SHA256.fullmatch(sha) or not path.is_file():
             raise HTTPException(404, detail="no such photo")
-        return FileResponse(path, media_type="image/jpeg",
-                            headers={"Cache-Control": "public, max-age=31536000, immutable"})
+        return FileResponse(
+            path,
+            media_type="image/jpeg",
+            headers={"Cache-Control": "public, max-age=31536000, immutable"},
+        )
 
     @app.get("/api/v1/public/usulan/{code}", response_model=UsulanStatusOut, tags=["public"])
     async def usulan_status(code: str) -> UsulanStatusOut:

@@ -28,7 +28,7 @@ oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 class TokenOut(BaseModel):
     access_token: str
-    token_type: Literal["bearer"] = "bearer"
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth2 token type, no secret
     expires_in: int
 
 
@@ -147,9 +147,7 @@ class CreatedInviteOut(InviteOut):
     deep_link: str | None
 
 
-async def current_actor(
-    request: Request, token: Annotated[str | None, Depends(oauth2)]
-) -> Actor:
+async def current_actor(request: Request, token: Annotated[str | None, Depends(oauth2)]) -> Actor:
     if not token:
         raise Unauthenticated("a bearer token is required")
     backend: Backend = request.app.state.backend

@@ -22,10 +22,10 @@ from backend.services.officials import OfficialService
 from backend.services.queues import QueueService
 from backend.services.rembuk import RembukService
 from backend.services.support import SupportService
-from backend.services.workflow import WorkflowService
 from backend.services.updates import UpdateLog
 from backend.services.users import UserService
 from backend.services.wilayah import WilayahIndex, index_from_db
+from backend.services.workflow import WorkflowService
 from backend.settings import Settings
 from backend.storage.db import create_engine, create_sessionmaker
 

@@ -74,7 +74,9 @@ def _clean_jpeg(data: bytes) -> _Clean:
             rgb = oriented.convert("RGB")
     except PhotoRejected:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+    except Image.DecompressionBombError:
+        raise PhotoRejected("too_large") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise PhotoRejected("not_image") from None
     rgb.thumbnail((MAX_SIDE, MAX_SIDE))
     out = io.BytesIO()

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.domain import Decision, Stage
-from backend.storage.models import Notification, Official, Support, Usulan, User
+from backend.storage.models import Notification, Official, Support, User, Usulan
 
 # Whose queue a stage is, by role (the Bappeda admins are told about the stages they run).
 QUEUE_OWNERS = {
@@ -40,15 +40,17 @@ class Outbox:
         # key is unique and a clash is skipped. The dialects spell that differently.
         dialect = self.session.bind.dialect.name if self.session.bind else "sqlite"
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        statement = insert(Notification).values(batch).on_conflict_do_nothing(
-            index_elements=["dedupe_key"]
+        statement = (
+            insert(Notification).values(batch).on_conflict_do_nothing(index_elements=["dedupe_key"])
         )
         await self.session.execute(statement)
         return len(batch)
 
     async def _recipients(self, usulan_id: int, submitter_id: int | None) -> list[User]:
         ids = set(
-            await self.session.scalars(select(Support.user_id).where(Support.usulan_id == usulan_id))
+            await self.session.scalars(
+                select(Support.user_id).where(Support.usulan_id == usulan_id)
+            )
         )
         if submitter_id is not None:
             ids.add(submitter_id)

@@ -120,7 +120,9 @@ class OfficialService:
 
     # --- scope --------------------------------------------------------------------------
 
-    async def _check_scope(self, role: Role, wilayah_code: str | None, opd_code: str | None) -> None:
+    async def _check_scope(
+        self, role: Role, wilayah_code: str | None, opd_code: str | None
+    ) -> None:
         if role == Role.OPD:
             if not opd_code or await self.session.get(Opd, opd_code) is None:
                 raise InvalidInput("opd", "unknown OPD code")
@@ -237,9 +239,7 @@ class OfficialService:
 
     # --- API tokens and logins ------------------------------------------------------------
 
-    async def create_token(
-        self, user_id: int, name: str, ttl: timedelta | None = None
-    ) -> str:
+    async def create_token(self, user_id: int, name: str, ttl: timedelta | None = None) -> str:
         token = "mrb_" + secrets.token_urlsafe(32)
         self.session.add(
             ApiToken(

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.domain import Decision, Stage
 from backend.errors import Forbidden, InvalidInput
 from backend.services.officials import Actor, Role
-from backend.storage.models import Usulan, UsulanEvent, User
+from backend.storage.models import User, Usulan, UsulanEvent
 
 MAX_PAGE = 200
 
@@ -160,7 +160,9 @@ class QueueService:
         )
         return QueuePage(items=rows, total=total, page=page, per_page=per_page)
 
-    async def all_rows(self, actor: Actor, wanted: QueueFilter, limit: int = 100_000) -> list[QueueRow]:
+    async def all_rows(
+        self, actor: Actor, wanted: QueueFilter, limit: int = 100_000
+    ) -> list[QueueRow]:
         f = _scoped(actor, wanted)
         return await self._rows(
             _query(f)

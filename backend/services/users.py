@@ -57,7 +57,6 @@ class UserService:
         external_id: str,
         chat_id: str,
         language_hint: str | None,
-        display_name: str | None = None,
     ) -> UserView:
         user = await self._find(channel, external_id)
         if user is None:
@@ -66,7 +65,6 @@ class UserService:
                 external_id=external_id,
                 chat_id=chat_id,
                 language=language_from_hint(language_hint),
-                display_name=display_name,
                 reachable=True,
             )
             try:
@@ -86,9 +84,12 @@ class UserService:
             raise ValueError(language)
         await self.session.execute(update(User).where(User.id == user_id).values(language=language))
 
-    async def record_consent(self, user_id: int) -> None:
+    async def record_consent(self, user_id: int, display_name: str | None = None) -> None:
+        """Consent given: only now is the person's name kept (for the village's records)."""
         await self.session.execute(
-            update(User).where(User.id == user_id).values(consent_at=utcnow())
+            update(User)
+            .where(User.id == user_id)
+            .values(consent_at=utcnow(), display_name=display_name)
         )
 
     async def set_reachable(self, channel: str, external_id: str, reachable: bool) -> bool:

@@ -303,13 +303,18 @@ class WorkflowService:
     async def _join_supporters(self, source: Usulan, target: Usulan) -> None:
         """The merged usulan's submitter and supporters now back the target."""
         backers = set(
-            await self.session.scalars(select(Support.user_id).where(Support.usulan_id == source.id))
+            await self.session.scalars(
+                select(Support.user_id).where(Support.usulan_id == source.id)
+            )
         )
         if source.submitter_id is not None:
             backers.add(source.submitter_id)
-        backers.discard(target.submitter_id)  # type: ignore[arg-type]
+        if target.submitter_id is not None:
+            backers.discard(target.submitter_id)
         existing = set(
-            await self.session.scalars(select(Support.user_id).where(Support.usulan_id == target.id))
+            await self.session.scalars(
+                select(Support.user_id).where(Support.usulan_id == target.id)
+            )
         )
         for user_id in sorted(backers - existing):
             self.session.add(Support(usulan_id=target.id, user_id=user_id))
@@ -363,7 +368,10 @@ class WorkflowService:
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value.normalize()) if value == value.to_integral() else str(value)
+    if isinstance(value, Decimal):  # "120", "2.5": never "1.2E+2"
+        return (
+            str(int(value))
+            if value == value.to_integral_value()
+            else format(value.normalize(), "f")
+        )
     return value
-

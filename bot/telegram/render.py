@@ -32,8 +32,10 @@ def text_of(language: str, message: Say) -> str:
 
 
 def _button(language: str, button: Button) -> InlineKeyboardButton:
+    # Labels have no hard limit; a very long one (a desa named with its kecamatan and
+    # kabupaten/kota in a whole-country deployment) is cut where a phone still shows it.
     return InlineKeyboardButton(
-        text=label(language, button.label)[:64], callback_data=button.payload
+        text=label(language, button.label)[:120], callback_data=button.payload
     )
 
 
