@@ -6,6 +6,7 @@ Every message is one unit of work on the real backend, exactly like the Telegram
 
 from __future__ import annotations
 
+import copy
 import io
 import re
 from collections.abc import Awaitable, Callable
@@ -43,9 +44,9 @@ PASAR_BARU = "12.71.01.1001"  # Kelurahan Pasar Baru, Kec. Medan Kota
 MEDAN_LAT, MEDAN_LON = 3.583412, 98.672230
 
 # A valid answer for every state, so a test can walk to the step it is about.
-ADDRESS = "Lingkungan 3, RT 02/RW 05, Jl. Melati"
-PROBLEM = "Jalan di depan SD rusak berlubang sepanjang 120 meter, tergenang saat hujan."
-REQUEST = "Pengaspalan jalan lingkungan 120 meter dan pembuatan parit di kedua sisi."
+ADDRESS_TEXT = "Lingkungan 3, RT 02/RW 05, Jl. Melati"
+PROBLEM_TEXT = "Jalan di depan SD rusak berlubang sepanjang 120 meter, tergenang saat hujan."
+REQUEST_TEXT = "Pengaspalan jalan lingkungan 120 meter dan pembuatan parit di kedua sisi."
 
 
 class Resident:
@@ -199,6 +200,18 @@ class Resident:
     async def draft(self) -> dict[str, Any]:
         return dict((await self.conversation()).data.get("draft", {}))
 
+    async def restore(self, snapshot: ConversationState) -> None:
+        """Put the resident back where `snapshot` was taken, to try another answer there."""
+        async with self.backend.unit() as services:
+            user = await services.users.get_or_create(
+                channel=self.sender.channel,
+                external_id=self.sender.external_id,
+                chat_id=self.sender.chat_id,
+                language_hint=self.sender.language_code,
+            )
+            copied = ConversationState(snapshot.state, copy.deepcopy(snapshot.data))
+            await services.conversations.save(user.id, copied)
+
 
 # --- walking a conversation -------------------------------------------------------------
 
@@ -214,10 +227,10 @@ ANSWERS: dict[str, Answer] = {
     "account.consent": lambda r: r.press("consent:yes"),
     "intake.desa": _pick_pasar_baru,
     "intake.location": lambda r: r.location(MEDAN_LAT, MEDAN_LON),
-    "intake.address": lambda r: r.send(ADDRESS),
+    "intake.address": lambda r: r.send(ADDRESS_TEXT),
     "intake.category": lambda r: r.press("cat:jalan"),
-    "intake.problem": lambda r: r.send(PROBLEM),
-    "intake.request": lambda r: r.send(REQUEST),
+    "intake.problem": lambda r: r.send(PROBLEM_TEXT),
+    "intake.request": lambda r: r.send(REQUEST_TEXT),
     "intake.volume": lambda r: r.send("120 meter"),
     "intake.photos": lambda r: r.press("skip:intake.photos"),
     "intake.beneficiaries": lambda r: r.send("200"),
@@ -226,11 +239,11 @@ ANSWERS: dict[str, Answer] = {
 
 async def walk_to(resident: Resident, target: str, *, max_steps: int = 20) -> None:
     """From wherever the resident is, answer each question validly until `target` is asked."""
+    if await resident.state() == IDLE:
+        await resident.send("/start")
     if target == "account.delete":
         await resident.send("/hapus_data")
         return
-    if await resident.state() == IDLE:
-        await resident.send("/start")
     for _ in range(max_steps):
         state = await resident.state()
         if state == target:

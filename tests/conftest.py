@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from backend.services.categories import load_opds
 from backend.services.context import Backend
 from backend.services.wilayah import load_region
 from backend.settings import Settings
@@ -155,6 +156,7 @@ async def start_backend(settings: Settings) -> Backend:
     backend = Backend(settings)
     async with backend.sessionmaker() as session, session.begin():
         await load_region(session, settings.region)
+        await load_opds(session, settings.opd_file)
     await backend.start()
     return backend
 

@@ -17,11 +17,11 @@ from backend.services.context import Backend
 from backend.storage.models import Conversation, User, Usulan, UsulanEvent
 from handlers.intake import CATEGORY, DESA, PHOTOS, PROBLEM, REQUEST, SUMMARY, VOLUME
 from tests.chat import (
-    ADDRESS,
+    ADDRESS_TEXT,
     CODE_RE,
     PASAR_BARU,
-    PROBLEM as PROBLEM_TEXT,
-    REQUEST as REQUEST_TEXT,
+    PROBLEM_TEXT,
+    REQUEST_TEXT,
     Resident,
     make_jpeg,
     submit_usulan,
@@ -70,7 +70,7 @@ async def test_a_resident_submits_a_complete_usulan(backend: Backend) -> None:
 
     await r.location(3.583412, 98.67223)
     assert r.t("intake.location_saved") in r.text
-    await r.send(ADDRESS)
+    await r.send(ADDRESS_TEXT)
     assert r.t("intake.ask_category") in r.text
     await r.press_label("Jalan & jembatan")
     assert "Jalan & jembatan" in r.text
@@ -82,7 +82,8 @@ async def test_a_resident_submits_a_complete_usulan(backend: Backend) -> None:
     with_gps = make_jpeg(color=(180, 40, 40), gps=True)
     plain = make_jpeg(color=(40, 160, 40))
     await r.photo(with_gps)
-    assert "1" in r.text and [lbl for lbl, _ in r.buttons] == ["Selesai"]
+    assert r.texts == [r.t("intake.ask_photos", max=3, have=1)]
+    assert [lbl for lbl, _ in r.buttons] == ["Selesai"]
     await r.photo(plain)
     await r.press_label("Selesai")
     assert r.t("intake.ask_beneficiaries") in r.text
@@ -108,7 +109,7 @@ async def test_a_resident_submits_a_complete_usulan(backend: Backend) -> None:
     code = match.group(0)
     assert TRACKING_CODE.fullmatch(code)
     assert "Kelurahan Sei Rengas II" in r.text and "2027" in r.text
-    assert await r.conversation() == type(await r.conversation())()  # nothing left behind
+    assert (await r.state(), await r.draft()) == ("idle", {})  # nothing left behind
 
     submitter = await user_row(backend, r.sender.external_id)
     assert submitter is not None and submitter.consent_at is not None
@@ -118,8 +119,9 @@ async def test_a_resident_submits_a_complete_usulan(backend: Backend) -> None:
     assert (row.dusun, row.rt, row.rw, row.street) == ("Lingkungan 3", "002", "005", "Jl. Melati")
     assert row.latitude == pytest.approx(3.583412)
     assert row.longitude == pytest.approx(98.67223)
-    assert (row.category, row.urusan_code) == ("jalan", "1.03")
-    assert row.opd == "Dinas Pekerjaan Umum dan Penataan Ruang"
+    jalan = backend.categories_by_key["jalan"]  # the deployment's category mapping
+    assert (row.category, row.urusan_code, row.opd) == ("jalan", jalan.urusan_code, jalan.opd)
+    assert row.urusan_code == "1.03" and row.opd
     assert (row.permasalahan, row.usulan) == (PROBLEM_TEXT, REQUEST_TEXT)
     assert (row.volume, row.unit, row.beneficiaries) == (Decimal(120), "meter", 200)
     assert (row.stage, row.decision, row.support_count) == ("desa", "menunggu", 0)
@@ -316,7 +318,7 @@ async def test_editing_a_field_from_the_summary_comes_back_to_the_summary(
     await r.send("4 unit")
     assert await r.state() == SUMMARY
     assert "Volume: 4 unit" in r.text
-    assert "120 meter" not in r.text
+    assert "Volume: 120 meter" not in r.text
 
     await r.press_label("Ubah desa")
     await r.send("sei rengas")
@@ -464,6 +466,27 @@ async def test_an_album_of_five_keeps_three_and_is_answered_once(backend: Backen
     assert answers[1] == [] and answers[3] == [] and answers[4] == []
     assert answers[2] == ["intake.photos_complete", "intake.ask_beneficiaries"]
     assert sum("intake.photos_complete" in a for a in answers) == 1
+
+
+async def test_an_album_where_text_is_expected_is_answered_once(backend: Backend) -> None:
+    r = Resident(backend)
+    await walk_to(r, PROBLEM)
+    before = await r.draft()
+    answered = 0
+    for i in range(4):
+        await r.photo(make_jpeg(color=(10, 60 * i, 10)), media_group_id="album-2")
+        answered += bool(r.texts)
+    assert answered == 1  # not four copies of the same question
+    assert await r.state() == PROBLEM
+    assert await r.draft() == before
+
+
+async def test_a_category_typed_as_its_label_is_understood(backend: Backend) -> None:
+    r = Resident(backend)
+    await walk_to(r, CATEGORY)
+    await r.send("Lampu jalan")  # the button's words, without its emoji
+    assert await r.state() == PROBLEM
+    assert (await r.draft())["category"] == "lampu_jalan"
 
 
 async def test_a_declined_consent_stores_no_draft(backend: Backend) -> None:
