@@ -40,6 +40,19 @@ class Settings(BaseSettings):
     opd_file: Path | None = Field(
         default=None, description="CSV of the deployment's perangkat daerah (code,name,urusan)"
     )
+    timezone: str = Field(default="Asia/Jakarta", description="The region's time zone (WIB)")
+    quiet_hours: str = Field(
+        default="21:00-06:00", description="Local hours when notifications wait; empty: none"
+    )
+    delivery_per_second: float = Field(default=25.0, gt=0, description="Overall send rate")
+    delivery_chat_interval: float = Field(
+        default=1.0, ge=0, description="Seconds between messages to one private chat"
+    )
+    delivery_group_per_minute: int = Field(default=20, gt=0, description="Per group chat")
+    delivery_lease_seconds: float = Field(
+        default=60.0, gt=0, description="How long a claimed notification is reserved for one worker"
+    )
+    run_worker: bool = Field(default=True, description="`musrenbot run` also delivers")
     log_level: str = "INFO"
 
     @field_validator(

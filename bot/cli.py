@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from typing import Annotated
 
 import typer
@@ -90,22 +91,62 @@ def run(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8080,
     migrate: Annotated[bool, typer.Option(help="Migrate and load the region first")] = True,
+    worker: Annotated[bool, typer.Option(help="Also deliver notifications")] = True,
 ) -> None:
     """Serve the API and run the Telegram bot (polling or webhook, per settings)."""
     import uvicorn
 
-    from bot.web import ConfigurationError, create_app
+    from bot.web import ConfigurationError, check_settings, create_app
 
     settings = _settings()
     _logging(settings)
-    if migrate:
-        prepare_database(settings)
     try:
-        application = create_app(settings)
+        # Before migrating: a misconfigured release must not change the schema and then stop.
+        check_settings(settings)
     except ConfigurationError as exc:
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(2) from None
+    if migrate:
+        prepare_database(settings)
+    if not worker:
+        settings = settings.model_copy(update={"run_worker": False})
+    application = create_app(settings)
     uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower())
+
+
+@app.command()
+def worker() -> None:
+    """Deliver notifications only (run more of these beside `run --no-worker` to scale)."""
+    from aiogram import Bot
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+
+    from backend.services.context import Backend
+    from bot.delivery import DeliveryWorker
+
+    settings = _settings()
+    _logging(settings)
+    if settings.telegram_token is None:
+        typer.secho("MUSRENBOT_TELEGRAM_TOKEN is required to deliver", fg="red", err=True)
+        raise typer.Exit(2)
+    token = settings.telegram_token.get_secret_value()
+
+    async def main() -> None:
+        backend = Backend(settings)
+        await backend.start()
+        api = TelegramAPIServer.from_base(settings.telegram_api_url.rstrip("/"))
+        bot = Bot(token=token, session=AiohttpSession(api=api))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await DeliveryWorker(backend, bot, settings).run(stop)
+        finally:
+            await bot.session.close()
+            await backend.close()
+
+    asyncio.run(main())
 
 
 @db_app.command("upgrade")
@@ -153,11 +194,12 @@ def chat(
 
 
 def _register_officials() -> None:
-    from bot.cli_officials import audit_app, invite_app, official_app
+    from bot.cli_officials import audit_app, invite_app, official_app, outbox_app
 
     app.add_typer(invite_app, name="invite")
     app.add_typer(official_app, name="official")
     app.add_typer(audit_app, name="audit")
+    app.add_typer(outbox_app, name="outbox")
 
 
 _register_officials()

@@ -136,3 +136,37 @@ def audit_verify() -> None:
 
     if not _run(work):
         raise typer.Exit(1)
+
+
+outbox_app = typer.Typer(no_args_is_help=True, help="Notifications waiting to be delivered.")
+
+
+@outbox_app.command("status")
+def outbox_status() -> None:
+    """Counts per state, the oldest due notification, and the latest dead letters."""
+
+    async def work(services: Services) -> None:
+        status = await services.delivery.status()
+        for state, count in status.counts.items():
+            typer.echo(f"{state:<8} {count}")
+        oldest = f"{status.oldest_due:%Y-%m-%d %H:%M:%S} UTC" if status.oldest_due else "-"
+        typer.echo(f"oldest due: {oldest}")
+        for note_id, template, error in status.dead:
+            typer.echo(f"dead {note_id}: {template}: {error or ''}")
+
+    _run(work)
+
+
+@outbox_app.command("retry")
+def outbox_retry(
+    ids: Annotated[
+        list[int] | None, typer.Argument(help="Dead letters to retry (default all)")
+    ] = None,
+) -> None:
+    """Send dead letters again (after fixing what made them fail)."""
+
+    async def work(services: Services) -> None:
+        count = await services.delivery.retry_dead(ids or None)
+        typer.echo(f"{count} notification(s) queued again")
+
+    _run(work)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,10 +13,12 @@ from fastapi import FastAPI
 from backend.api.app import create_api
 from backend.services.context import Backend
 from backend.settings import Settings
+from bot.delivery import DeliveryWorker
 from bot.telegram.channel import TelegramChannel
 from bot.telegram.webhook import webhook_router
 
 log = logging.getLogger(__name__)
+WEBHOOK_SECRET_FORMAT = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class ConfigurationError(Exception):
@@ -25,10 +29,16 @@ def check_settings(settings: Settings) -> None:
     """Refuse to start a webhook that anyone could post to, or that Telegram cannot reach."""
     if settings.telegram_token is None or settings.telegram_mode != "webhook":
         return
-    if settings.telegram_webhook_secret is None:
+    secret = settings.telegram_webhook_secret
+    if secret is None:
         raise ConfigurationError(
             "MUSRENBOT_TELEGRAM_WEBHOOK_SECRET is required in webhook mode "
             "(1-256 characters A-Z, a-z, 0-9, _ and -)"
+        )
+    if not WEBHOOK_SECRET_FORMAT.fullmatch(secret.get_secret_value()):
+        # Telegram's setWebhook refuses any other; say so now rather than fail at startup.
+        raise ConfigurationError(
+            "MUSRENBOT_TELEGRAM_WEBHOOK_SECRET may only use 1-256 characters A-Z, a-z, 0-9, _ and -"
         )
     if not settings.public_url:
         raise ConfigurationError("MUSRENBOT_PUBLIC_URL is required in webhook mode")
@@ -48,6 +58,8 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await backend.start()
+        stop = asyncio.Event()
+        worker: asyncio.Task[None] | None = None
         if channel is None:
             log.info(
                 "Telegram bot off: set MUSRENBOT_TELEGRAM_TOKEN to enable it "
@@ -63,9 +75,15 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
             else:
                 await channel.start_polling()
                 log.info("Telegram bot polling for updates")
+            if settings.run_worker:
+                delivery = DeliveryWorker(backend, channel.bot, settings)
+                worker = asyncio.create_task(delivery.run(stop))
         try:
             yield
         finally:
+            stop.set()
+            if worker is not None:
+                await asyncio.wait_for(worker, 30)
             if channel is not None:
                 await channel.close()
             await backend.close()

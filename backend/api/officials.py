@@ -124,6 +124,26 @@ class BulkItemOut(BaseModel):
     detail: str | None = None
 
 
+class DeadLetterOut(BaseModel):
+    id: int
+    template: str
+    last_error: str | None
+
+
+class OutboxOut(BaseModel):
+    counts: dict[str, int]
+    oldest_due: datetime | None
+    dead: list[DeadLetterOut]
+
+
+class RetryIn(BaseModel):
+    ids: list[int] | None = Field(default=None, description="dead letters to retry; all if empty")
+
+
+class RetriedOut(BaseModel):
+    requeued: int
+
+
 class InviteIn(BaseModel):
     role: Role
     wilayah_code: str | None = None
@@ -311,6 +331,24 @@ def router(backend: Backend) -> APIRouter:
         async with backend.unit() as services:
             revoked = await services.officials.revoke_invite(invite_id, current)
         return InviteOut(**revoked.__dict__)
+
+    @api.get("/outbox", response_model=OutboxOut, tags=["operations"])
+    async def outbox_status(current: Current) -> OutboxOut:
+        _admin(current)
+        async with backend.unit() as services:
+            status = await services.delivery.status()
+        return OutboxOut(
+            counts=status.counts,
+            oldest_due=status.oldest_due,
+            dead=[DeadLetterOut(id=i, template=t, last_error=e) for i, t, e in status.dead],
+        )
+
+    @api.post("/outbox/retry", response_model=RetriedOut, tags=["operations"])
+    async def outbox_retry(body: RetryIn, current: Current) -> RetriedOut:
+        _admin(current)
+        async with backend.unit() as services:
+            count = await services.delivery.retry_dead(body.ids or None)
+        return RetriedOut(requeued=count)
 
     return api
 

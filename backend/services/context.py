@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from backend.services.categories import Category, load_categories
 from backend.services.conversations import ConversationService
+from backend.services.delivery import DeliveryService
 from backend.services.intake import IntakeService
 from backend.services.media import MediaStore
 from backend.services.notifications import Outbox
@@ -77,6 +78,9 @@ class Services:
             planning_year=backend.planning_year,
         )
         self.outbox = Outbox(session)
+        self.delivery = DeliveryService(
+            session, timedelta(seconds=backend.settings.delivery_lease_seconds)
+        )
         self.officials = OfficialService(session, wilayah=backend.wilayah)
         self.workflow = WorkflowService(session, self.outbox, backend.wilayah)
         self.queues = QueueService(session)

@@ -66,6 +66,7 @@ class UsulanSummary:
     planning_year: int
     photo_count: int
     history: tuple[HistoryEntry, ...] = ()
+    permasalahan: str = ""
 
 
 def _text(draft: dict[str, Any], field: str) -> str:
@@ -104,8 +105,14 @@ class IntakeService:
         origin: Origin = Origin.WARGA,
         channel: str | None = None,
         message_ref: str | None = None,
+        submitter_name: str | None = None,
+        submitter_phone: str | None = None,
     ) -> Submitted:
-        """Validate a finished draft again on the server and record it with its first event."""
+        """Validate a finished draft again on the server and record it with its first event.
+
+        `submitter_name`/`submitter_phone` name the resident when someone else submits for them
+        (a kepala desa for a resident without a phone).
+        """
         desa = self.wilayah.get(str(draft.get("desa_code") or ""))
         if desa is None:
             raise InvalidInput("desa_code", "unknown")
@@ -135,6 +142,8 @@ class IntakeService:
             planning_year=self.planning_year,
             origin=origin.value,
             submitter_id=submitter_id,
+            submitter_name=(submitter_name or "").strip()[:120] or None,
+            submitter_phone=(submitter_phone or "").strip()[:32] or None,
             desa_code=desa.code,
             kecamatan_code=desa.kecamatan_code,
             dusun=_optional(draft, "dusun", 120),
@@ -204,6 +213,18 @@ class IntakeService:
         )
         return _summary(row, len(row.photos), history)
 
+    async def owned(self, user_id: int, code: str) -> UsulanSummary | None:
+        """One of the person's own usulan, with its history; None when it is not theirs."""
+        normalised = normalise_code(code)
+        if normalised is None:
+            return None
+        owner = await self.session.scalar(
+            select(Usulan.submitter_id).where(Usulan.code == normalised)
+        )
+        if owner is None or owner != user_id:
+            return None
+        return await self.status(normalised)
+
     async def mine(self, user_id: int, limit: int = 20) -> list[UsulanSummary]:
         rows = (
             await self.session.scalars(
@@ -230,4 +251,5 @@ def _summary(
         planning_year=row.planning_year,
         photo_count=photo_count,
         history=history,
+        permasalahan=row.permasalahan,
     )

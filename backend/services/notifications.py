@@ -14,7 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.domain import Decision, Stage
-from backend.storage.models import Notification, Official, Support, User, Usulan
+from backend.storage.models import Notification, Official, Support, User, Usulan, Wilayah
 
 # Whose queue a stage is, by role (the Bappeda admins are told about the stages they run).
 QUEUE_OWNERS = {
@@ -139,6 +139,12 @@ class Outbox:
             u.id: u
             for u in await self.session.scalars(select(User).where(User.id.in_(list(alerts))))
         }
+        codes = sorted({r.desa_code for alert in alerts.values() for r in alert})
+        names = dict(
+            (await self.session.execute(
+                select(Wilayah.code, Wilayah.name).where(Wilayah.code.in_(codes))
+            )).all()
+        )  # fmt: skip
         return await self._add(
             {
                 "user_id": user_id,
@@ -147,7 +153,7 @@ class Outbox:
                 "params": {
                     "stage": stage.value,
                     "count": len(items),
-                    "desa_codes": sorted({r.desa_code for r in items}),
+                    "desa": sorted({names.get(r.desa_code, r.desa_code) for r in items}),
                 },
                 "dedupe_key": f"queue:{stage.value}:{batch}:{user_id}",
             }

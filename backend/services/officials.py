@@ -52,6 +52,14 @@ class Actor:
         return desa_code == self.wilayah_code or desa_code.startswith(self.wilayah_code + ".")
 
 
+class InviteRefused(Conflict):
+    """An invite code that exists but cannot be claimed any more: `used` or `expired`."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -187,9 +195,9 @@ class OfficialService:
         if row is None or row.revoked_at is not None:
             raise NotFound("unknown invite code")
         if row.claimed_at is not None:
-            raise Conflict("invite code already used")
+            raise InviteRefused("used", "invite code already used")
         if _aware(row.expires_at) < utcnow():
-            raise Conflict("invite code expired")
+            raise InviteRefused("expired", "invite code expired")
         # Single use even when two people race for the same code.
         result = await self.session.execute(
             update(Invite)
@@ -197,7 +205,7 @@ class OfficialService:
             .values(claimed_at=utcnow(), claimed_by=user_id)
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
-            raise Conflict("invite code already used")
+            raise InviteRefused("used", "invite code already used")
         official = Official(
             user_id=user_id,
             role=row.role,
@@ -220,6 +228,10 @@ class OfficialService:
         self.session.add(official)
         await self.session.flush()
         return _actor(official)
+
+    async def opd_name(self, opd_code: str) -> str | None:
+        row = await self.session.get(Opd, opd_code)
+        return row.name if row else None
 
     async def revoke_official(self, official_id: int) -> None:
         row = await self.session.get(Official, official_id)

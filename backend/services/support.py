@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +16,14 @@ from backend.storage.models import Support, Usulan
 
 SIMILAR_CUTOFF = 60  # token-set similarity (0-100) of the texts; tuned on real usulan wording
 CLOSED = {Decision.DITOLAK.value, Decision.DIGABUNG.value, Decision.DITUNDA.value}
+
+
+class SupportRefused(Conflict):
+    """Why a resident cannot back an usulan: `own`, `already` or `closed`."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -32,21 +40,28 @@ class SupportService:
         self.workflow = workflow
 
     async def similar(
-        self, desa_code: str, category: str, text: str, limit: int = 3, scan: int = 500
-    ) -> list[SimilarUsulan]:
-        """Open usulan of the same desa and category whose texts resemble `text`."""
-        rows = (
-            await self.session.execute(
-                select(Usulan.code, Usulan.usulan, Usulan.permasalahan, Usulan.support_count)
-                .where(
-                    Usulan.desa_code == desa_code,
-                    Usulan.category == category,
-                    Usulan.decision.not_in(CLOSED),
-                )
-                .order_by(Usulan.created_at.desc())
-                .limit(scan)
+        self, desa_code: str, category: str, text: str, limit: int = 3, scan: int = 500,
+        exclude_submitter: int | None = None,
+    ) -> list[SimilarUsulan]:  # fmt: skip
+        """Open usulan of the same desa and category whose texts resemble `text`.
+
+        `exclude_submitter` leaves out a person's own usulan: they cannot back those.
+        """
+        query = (
+            select(Usulan.code, Usulan.usulan, Usulan.permasalahan, Usulan.support_count)
+            .where(
+                Usulan.desa_code == desa_code,
+                Usulan.category == category,
+                Usulan.decision.not_in(CLOSED),
             )
-        ).all()
+            .order_by(Usulan.created_at.desc())
+            .limit(scan)
+        )
+        if exclude_submitter is not None:
+            query = query.where(
+                or_(Usulan.submitter_id.is_(None), Usulan.submitter_id != exclude_submitter)
+            )
+        rows = (await self.session.execute(query)).all()
         scored = []
         for code, usulan, permasalahan, support in rows:
             score = fuzz.token_set_ratio(text.lower(), f"{usulan} {permasalahan}".lower())
@@ -62,14 +77,14 @@ class SupportService:
             assert target is not None
             row = target  # a merged usulan is backed through the one it joined
         if row.submitter_id == user_id:
-            raise Conflict("this is your own usulan")
+            raise SupportRefused("own", "this is your own usulan")
         if row.decision in CLOSED:
-            raise Conflict(f"{row.code} is closed ({row.decision})")
+            raise SupportRefused("closed", f"{row.code} is closed ({row.decision})")
         try:
             async with self.session.begin_nested():
                 self.session.add(Support(usulan_id=row.id, user_id=user_id))
         except IntegrityError:
-            raise Conflict("you already support this usulan") from None
+            raise SupportRefused("already", "you already support this usulan") from None
         await self.workflow.recount_support(row.id)
         await self.session.refresh(row)
         return row

@@ -73,6 +73,7 @@ class User(Base):
     phone: Mapped[str | None] = mapped_column(String(32))
     consent_at: Mapped[datetime | None] = mapped_column(Timestamp)
     reachable: Mapped[bool] = mapped_column(Boolean, default=True)
+    notifications_muted: Mapped[bool] = mapped_column(Boolean, default=False)
     reachability_changed_at: Mapped[datetime | None] = mapped_column(Timestamp)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
@@ -318,9 +319,12 @@ class Notification(Base):
     template: Mapped[str] = mapped_column(String(64))
     params: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
     dedupe_key: Mapped[str] = mapped_column(String(160))
+    # pending -> sending (leased to one worker) -> sent; or parked (recipient blocked the
+    # bot), dead (will not be retried without an operator), muted (recipient opted out).
     state: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    lease_until: Mapped[datetime | None] = mapped_column(Timestamp)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(Timestamp)

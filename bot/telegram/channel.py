@@ -180,7 +180,10 @@ class TelegramChannel:
         async with self.backend.unit() as services:
             if not await services.updates.first_time(CHANNEL, update.update_id):
                 return
-            known = await services.users.set_reachable(CHANNEL, str(member.from_user.id), reachable)
+            external_id = str(member.from_user.id)
+            known = await services.users.set_reachable(CHANNEL, external_id, reachable)
+            if reachable:  # notifications parked while they had blocked the bot go out now
+                await services.delivery.resume_external(CHANNEL, external_id)
         log.info(
             "bot %s by a %s user",
             "unblocked" if reachable else "blocked",

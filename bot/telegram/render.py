@@ -57,17 +57,33 @@ def markup(
     return None
 
 
+def utf16_len(text: str) -> int:
+    """Telegram measures text in UTF-16 code units: an emoji such as 🚧 counts as two."""
+    return len(text) if text.isascii() else len(text.encode("utf-16-le")) // 2
+
+
+def _fitting(line: str, limit: int) -> int:
+    """How many characters from the start of `line` fit in `limit` UTF-16 units."""
+    units = 0
+    for i, char in enumerate(line):
+        units += 2 if ord(char) > 0xFFFF else 1
+        if units > limit:
+            return i
+    return len(line)
+
+
 def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
     """Split at line breaks so no message passes Telegram's limit."""
-    if len(text) <= limit:
+    if utf16_len(text) <= limit:
         return [text]
     chunks: list[str] = []
     current = ""
     for line in text.split("\n"):
-        while len(line) > limit:
-            chunks.append(line[:limit])
-            line = line[limit:]
-        if current and len(current) + 1 + len(line) > limit:
+        while utf16_len(line) > limit:
+            cut = _fitting(line, limit)
+            chunks.append(line[:cut])
+            line = line[cut:]
+        if current and utf16_len(current) + 1 + utf16_len(line) > limit:
             chunks.append(current)
             current = line
         else:

@@ -18,7 +18,6 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-
     op.create_table(
         "opd",
         sa.Column("code", sa.String(length=32), nullable=False),
@@ -49,6 +48,7 @@ def upgrade() -> None:
         sa.Column("phone", sa.String(length=32), nullable=True),
         sa.Column("consent_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("reachable", sa.Boolean(), nullable=False),
+        sa.Column("notifications_muted", sa.Boolean(), nullable=False),
         sa.Column("reachability_changed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
@@ -151,6 +151,7 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
@@ -352,7 +353,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-
     op.drop_table("usulan_supports")
     with op.batch_alter_table("usulan_photos", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_usulan_photos_usulan_id"))

@@ -1,0 +1,193 @@
+"""The delivery worker: sends the outbox through Telegram within its limits (DESIGN §5).
+
+Per round it leases due rows, groups them per recipient (one message per person), holds them
+during quiet hours, paces sends (an overall rate, one message per second per private chat,
+20 per minute per group) and settles each row in its own transaction right after the send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from datetime import time as clock
+from zoneinfo import ZoneInfo
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+
+from backend.services.context import Backend
+from backend.services.delivery import Outgoing
+from backend.settings import Settings
+from backend.storage.models import utcnow
+from bot.telegram.render import send_replies
+from bot.telegram.translate import CHANNEL
+from handlers.notify import combine
+
+log = logging.getLogger(__name__)
+
+
+def parse_quiet_hours(text: str) -> tuple[clock, clock] | None:
+    """'21:00-06:00' -> (21:00, 06:00); empty -> None."""
+    if not text.strip():
+        return None
+    start, _, end = text.partition("-")
+    return clock.fromisoformat(start.strip()), clock.fromisoformat(end.strip())
+
+
+def quiet_until(
+    now: datetime, zone: ZoneInfo, hours: tuple[clock, clock] | None
+) -> datetime | None:
+    """When quiet hours end, if `now` falls inside them; None otherwise."""
+    if hours is None:
+        return None
+    start, end = hours
+    local = now.astimezone(zone)
+    t = local.time()
+    inside = (start <= t or t < end) if start > end else (start <= t < end)
+    if not inside:
+        return None
+    morning = local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
+    if morning <= local:
+        morning += timedelta(days=1)
+    return morning
+
+
+class Pacer:
+    """Spaces sends: an overall rate, and a minimum interval per chat."""
+
+    def __init__(self, per_second: float, chat_interval: float, group_interval: float,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        self.interval = 1.0 / per_second
+        self.chat_interval = chat_interval
+        self.group_interval = group_interval
+        self.monotonic = monotonic
+        self.next_any = 0.0
+        self.paused_until = 0.0
+        self.next_chat: OrderedDict[str, float] = OrderedDict()
+
+    def pause(self, seconds: float) -> None:
+        self.paused_until = max(self.paused_until, self.monotonic() + seconds)
+
+    def wait_for(self, chat_id: str) -> float:
+        now = self.monotonic()
+        return max(0.0, self.next_any - now, self.paused_until - now,
+                   self.next_chat.get(chat_id, 0.0) - now)  # fmt: skip
+
+    def sent(self, chat_id: str) -> None:
+        now = self.monotonic()
+        self.next_any = max(now, self.next_any) + self.interval
+        group = chat_id.startswith("-")
+        self.next_chat[chat_id] = now + (self.group_interval if group else self.chat_interval)
+        self.next_chat.move_to_end(chat_id)
+        while len(self.next_chat) > 10_000:  # forget chats long past their interval
+            self.next_chat.popitem(last=False)
+
+
+@dataclass
+class RoundResult:
+    sent: int = 0
+    held: int = 0
+    failed: int = 0
+
+
+class DeliveryWorker:
+    def __init__(self, backend: Backend, bot: Bot, settings: Settings) -> None:
+        self.backend = backend
+        self.bot = bot
+        self.zone = ZoneInfo(settings.timezone)
+        self.quiet = parse_quiet_hours(settings.quiet_hours)
+        self.pacer = Pacer(
+            settings.delivery_per_second,
+            settings.delivery_chat_interval,
+            60.0 / settings.delivery_group_per_minute,
+        )
+        self.batch = max(10, int(settings.delivery_per_second * 2))
+        self.idle_sleep = 0.5
+
+    async def run(self, stop: asyncio.Event) -> None:
+        log.info("delivery worker started")
+        while not stop.is_set():
+            try:
+                result = await self.run_once()
+            except Exception:
+                log.exception("delivery round failed; trying again shortly")
+                result = RoundResult()
+            if result.sent == 0 and result.held == 0:
+                try:
+                    await asyncio.wait_for(stop.wait(), self.idle_sleep)
+                except TimeoutError:
+                    pass
+        log.info("delivery worker stopped")
+
+    async def run_once(self) -> RoundResult:
+        result = RoundResult()
+        async with self.backend.unit() as services:
+            claimed = await services.delivery.claim(self.batch, CHANNEL)
+        if not claimed:
+            return result
+        groups: OrderedDict[int, list[Outgoing]] = OrderedDict()
+        for item in claimed:
+            groups.setdefault(item.user_id, []).append(item)
+        for items in groups.values():
+            await self._deliver(items, result)
+        return result
+
+    async def _deliver(self, items: list[Outgoing], result: RoundResult) -> None:
+        first = items[0]
+        ids = [i.id for i in items]
+        until = quiet_until(utcnow(), self.zone, self.quiet)
+        if until is not None:
+            async with self.backend.unit() as services:
+                await services.delivery.later(ids, until, "quiet hours")
+            result.held += len(ids)
+            return
+        delay = self.pacer.wait_for(first.chat_id)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        message = combine([(i.template, i.params) for i in items])
+        try:
+            await send_replies(self.bot, int(first.chat_id), [message], first.language)
+        except TelegramRetryAfter as exc:
+            # Telegram says slow down: stop all sending for that long; no attempt is counted.
+            self.pacer.pause(exc.retry_after)
+            async with self.backend.unit() as services:
+                await services.delivery.later(
+                    ids, utcnow() + timedelta(seconds=exc.retry_after), "429 retry after"
+                )
+            log.warning("Telegram asked to wait %ss", exc.retry_after)
+            result.held += len(ids)
+            return
+        except TelegramForbiddenError:
+            async with self.backend.unit() as services:
+                await services.delivery.unreachable(first.user_id, ids)
+            result.failed += len(ids)
+            return
+        except TelegramBadRequest as exc:
+            # A request Telegram refuses ("chat not found") will not succeed later either.
+            async with self.backend.unit() as services:
+                await services.delivery.dead(ids, exc.message)
+            log.warning("notification(s) %s dead: %s", ids, exc.message)
+            result.failed += len(ids)
+            return
+        except (TelegramServerError, TelegramNetworkError, TimeoutError) as exc:
+            async with self.backend.unit() as services:
+                await services.delivery.failed(ids, f"{type(exc).__name__}: {exc}",
+                                               max(i.attempts for i in items))  # fmt: skip
+            result.failed += len(ids)
+            return
+        finally:
+            self.pacer.sent(first.chat_id)
+        async with self.backend.unit() as services:
+            await services.delivery.sent(ids)
+        result.sent += len(ids)

@@ -1,0 +1,292 @@
+"""The delivery worker against the Bot API stand-in: limits kept, failures survived, nothing
+lost, nothing sent twice (DESIGN §5)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from sqlalchemy import select, update
+
+from backend.services.context import Backend
+from backend.storage.models import Notification, User
+from bot.delivery import DeliveryWorker, parse_quiet_hours, quiet_until
+from tests.conftest import make_settings, start_backend
+from tests.standin import BotApiStandIn
+
+FIRST_CHAT = 700_000
+
+
+@pytest.fixture
+async def standin() -> AsyncIterator[BotApiStandIn]:
+    async with BotApiStandIn() as api:
+        yield api
+    api.assert_no_violations()
+
+
+def delivery_settings(db_url: str, tmp_path: Path, standin: BotApiStandIn, **overrides):
+    values = {
+        "telegram_token": standin.token,
+        "telegram_api_url": standin.base_url,
+        "quiet_hours": "",
+        "delivery_per_second": 150.0,
+        "delivery_chat_interval": 1.0,
+        "delivery_lease_seconds": 2.0,
+    }
+    values.update(overrides)
+    return make_settings(db_url, tmp_path, **values)
+
+
+@pytest.fixture
+async def env(db_url, tmp_path, standin) -> AsyncIterator[tuple[Backend, Bot, object]]:
+    settings = delivery_settings(db_url, tmp_path, standin)
+    backend = await start_backend(settings)
+    bot = Bot(
+        standin.token, session=AiohttpSession(api=TelegramAPIServer.from_base(standin.base_url))
+    )
+    yield backend, bot, settings
+    await bot.session.close()
+    await backend.close()
+
+
+async def residents(backend: Backend, count: int, language: str = "id") -> list[int]:
+    async with backend.unit() as s:
+        users = [
+            User(channel="telegram", external_id=str(FIRST_CHAT + i), chat_id=str(FIRST_CHAT + i),
+                 language=language, reachable=True)
+            for i in range(count)
+        ]  # fmt: skip
+        s.session.add_all(users)
+        await s.session.flush()
+        return [u.id for u in users]
+
+
+async def enqueue(backend: Backend, user_ids: list[int], per_user: int) -> int:
+    """Decision notifications as the workflow writes them (the writer is tested elsewhere)."""
+    async with backend.unit() as s:
+        n = 0
+        for user_id in user_ids:
+            for k in range(per_user):
+                s.session.add(Notification(
+                    user_id=user_id, channel="telegram", template="notify.decision",
+                    params={"code": f"AB{k:02d}-CDEF", "stage": "desa", "decision": "ditolak",
+                            "reason_code": "duplikat", "note": None, "submitter": True},
+                    dedupe_key=f"test:{user_id}:{k}",
+                ))  # fmt: skip
+                n += 1
+    return n
+
+
+async def counts(backend: Backend) -> dict[str, int]:
+    async with backend.unit() as s:
+        return (await s.delivery.status()).counts
+
+
+async def drain(worker: DeliveryWorker, backend: Backend, timeout: float = 60) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        c = await counts(backend)
+        if c["pending"] == 0 and c["sending"] == 0:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not delivered in time: {c}")
+        result = await worker.run_once()
+        if result.sent == 0:
+            await asyncio.sleep(0.05)
+
+
+def messages_per_chat(standin: BotApiStandIn) -> Counter[int]:
+    return Counter(
+        c.chat_id for c in standin.calls if c.method == "sendMessage" and c.status == 200
+    )
+
+
+async def test_two_thousand_notifications_to_500_residents_no_429(env, standin):
+    backend, bot, settings = env
+    standin.set_limits(global_per_second=200, per_chat_per_second=1)
+    users = await residents(backend, 500)
+    assert await enqueue(backend, users, per_user=4) == 2000
+    worker = DeliveryWorker(backend, bot, settings)
+    await drain(worker, backend, timeout=90)
+    assert (await counts(backend))["sent"] == 2000
+    assert standin.rate_limited == []  # the worker kept within the limits: no 429 at all
+    per_chat = messages_per_chat(standin)
+    assert len(per_chat) == 500 and set(per_chat.values()) == {1}  # 4 changes, one message
+    text = standin.sent_texts(FIRST_CHAT)[0]
+    assert "AB00-CDEF" in text and "AB03-CDEF" in text
+
+
+async def test_a_429_storm_is_waited_out_without_counting_attempts(env, standin):
+    backend, bot, settings = env
+    users = await residents(backend, 5)
+    await enqueue(backend, users, per_user=1)
+    standin.fail_next("sendMessage", 429, count=3, retry_after=1)
+    worker = DeliveryWorker(backend, bot, settings)
+    started = asyncio.get_running_loop().time()
+    await drain(worker, backend, timeout=30)
+    assert asyncio.get_running_loop().time() - started >= 1.0  # it did wait
+    async with backend.unit() as s:
+        attempts = list(await s.session.scalars(select(Notification.attempts)))
+    assert attempts == [0] * 5 and (await counts(backend))["sent"] == 5
+    assert len(messages_per_chat(standin)) == 5
+
+
+async def test_blocked_recipient_is_parked_and_resumes_after_unblock(env, standin):
+    backend, bot, settings = env
+    [user] = await residents(backend, 1)
+    await enqueue(backend, [user], per_user=2)
+    standin.fail_next("sendMessage", 403)
+    worker = DeliveryWorker(backend, bot, settings)
+    await drain(worker, backend)
+    assert (await counts(backend))["parked"] == 2
+    async with backend.unit() as s:
+        assert (await s.session.get(User, user)).reachable is False
+        # The person unblocks the bot: Telegram sends my_chat_member, the channel records it.
+        await s.users.set_reachable("telegram", str(FIRST_CHAT), True)
+        assert await s.delivery.resume_external("telegram", str(FIRST_CHAT)) == 2
+    await drain(worker, backend)
+    assert (await counts(backend))["sent"] == 2
+    assert messages_per_chat(standin)[FIRST_CHAT] == 1
+
+
+async def test_chat_not_found_goes_to_dead_letters_and_retry_sends_it(env, standin):
+    backend, bot, settings = env
+    [user] = await residents(backend, 1)
+    await enqueue(backend, [user], per_user=1)
+    standin.fail_next("sendMessage", 400, description="Bad Request: chat not found")
+    worker = DeliveryWorker(backend, bot, settings)
+    await drain(worker, backend)
+    async with backend.unit() as s:
+        status = await s.delivery.status()
+        assert status.counts["dead"] == 1 and "chat not found" in (status.dead[0][2] or "")
+        assert await s.delivery.retry_dead() == 1
+    await drain(worker, backend)
+    assert (await counts(backend))["sent"] == 1
+
+
+async def test_server_errors_back_off_then_succeed(env, standin):
+    backend, bot, settings = env
+    [user] = await residents(backend, 1)
+    await enqueue(backend, [user], per_user=1)
+    standin.fail_next("sendMessage", 500, count=2)
+    worker = DeliveryWorker(backend, bot, settings)
+    await worker.run_once()
+    async with backend.unit() as s:
+        row = await s.session.scalar(select(Notification))
+        assert (row.state, row.attempts) == ("pending", 1) and "Server" in (row.last_error or "")
+        # Skip the backoff wait rather than sleeping in a test.
+        await s.session.execute(update(Notification).values(next_attempt_at=datetime.now(UTC)))
+    await worker.run_once()
+    async with backend.unit() as s:
+        await s.session.execute(update(Notification).values(next_attempt_at=datetime.now(UTC)))
+    await drain(worker, backend)
+    async with backend.unit() as s:
+        row = await s.session.scalar(select(Notification))
+    assert (row.state, row.attempts) == ("sent", 2)
+
+
+async def test_quiet_hours_hold_until_morning_then_release(env, standin):
+    backend, bot, settings = env
+    [user] = await residents(backend, 1)
+    await enqueue(backend, [user], per_user=1)
+    night = settings.model_copy(update={"quiet_hours": "00:00-23:59"})
+    await DeliveryWorker(backend, bot, night).run_once()
+    async with backend.unit() as s:
+        row = await s.session.scalar(select(Notification))
+    assert row.state == "pending" and row.attempts == 0
+    assert messages_per_chat(standin) == Counter()
+    async with backend.unit() as s:  # the morning comes
+        await s.session.execute(update(Notification).values(next_attempt_at=datetime.now(UTC)))
+    await drain(DeliveryWorker(backend, bot, settings), backend)
+    assert (await counts(backend))["sent"] == 1
+
+
+def test_quiet_hours_in_wib():
+    wib = ZoneInfo("Asia/Jakarta")
+    hours = parse_quiet_hours("21:00-06:00")
+    late = datetime(2026, 11, 23, 15, 30, tzinfo=UTC)  # 22:30 WIB
+    until = quiet_until(late, wib, hours)
+    assert until is not None and until.astimezone(wib).hour == 6 and until.day == 24
+    assert quiet_until(datetime(2026, 11, 23, 2, 0, tzinfo=UTC), wib, hours) is None  # 09:00
+    early = datetime(2026, 11, 22, 22, 0, tzinfo=UTC)  # 05:00 WIB
+    assert quiet_until(early, wib, hours).astimezone(wib).hour == 6
+    assert quiet_until(late, wib, parse_quiet_hours("")) is None
+
+
+async def test_muted_resident_gets_nothing(env, standin):
+    backend, bot, settings = env
+    [user] = await residents(backend, 1)
+    async with backend.unit() as s:
+        await s.delivery.set_muted(user, True)
+    await enqueue(backend, [user], per_user=1)
+    await drain(DeliveryWorker(backend, bot, settings), backend)
+    assert (await counts(backend))["muted"] == 1
+    assert messages_per_chat(standin) == Counter()
+
+
+async def test_two_workers_side_by_side_send_no_duplicate(env, standin, db_url):
+    backend, bot, settings = env
+    users = await residents(backend, 60)
+    await enqueue(backend, users, per_user=1)
+    other = await start_backend(settings)  # a second process's connection pool
+    try:
+        first, second = DeliveryWorker(backend, bot, settings), DeliveryWorker(other, bot, settings)
+        for w in (first, second):
+            w.batch = 7  # small batches so the two interleave
+        await asyncio.gather(drain(first, backend), drain(second, other))
+    finally:
+        await other.close()
+    per_chat = messages_per_chat(standin)
+    assert len(per_chat) == 60 and set(per_chat.values()) == {1}
+
+
+async def test_worker_killed_mid_run_delivers_everything_after_restart(db_url, tmp_path, standin):
+    """SIGKILL in the middle of sending: on restart everything arrives, at most one twice."""
+    settings = delivery_settings(db_url, tmp_path, standin, delivery_per_second=20.0)
+    backend = await start_backend(settings)
+    users = await residents(backend, 40)
+    await enqueue(backend, users, per_user=1)
+    env = {
+        **os.environ,
+        "MUSRENBOT_DATABASE_URL": db_url,
+        "MUSRENBOT_TELEGRAM_TOKEN": standin.token,
+        "MUSRENBOT_TELEGRAM_API_URL": standin.base_url,
+        "MUSRENBOT_QUIET_HOURS": "",
+        "MUSRENBOT_DELIVERY_PER_SECOND": "20",
+        "MUSRENBOT_DELIVERY_LEASE_SECONDS": "2",
+        "MUSRENBOT_MEDIA_DIR": str(tmp_path / "media"),
+    }
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], env=env,
+                                cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+
+    try:
+        process = start()
+        await standin.wait_for(lambda s: len(messages_per_chat(s)) >= 10, timeout=30)
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+        killed_at = sum(messages_per_chat(standin).values())
+        assert killed_at < 40, "the worker finished before it could be killed"
+        process = start()
+        await standin.wait_for(lambda s: len(messages_per_chat(s)) >= 40, timeout=60)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(20)
+    per_chat = messages_per_chat(standin)
+    assert len(per_chat) == 40  # nothing lost
+    assert sum(per_chat.values()) - 40 <= 1  # at most the message in flight repeated
+    assert (await counts(backend))["sent"] == 40
+    await backend.close()
