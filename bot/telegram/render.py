@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiogram import Bot
+from aiogram.exceptions import TelegramRetryAfter
 from aiogram.types import (
     FSInputFile,
     InlineKeyboardButton,
@@ -120,11 +122,30 @@ async def send_replies(
         chunks = split_text(text_of(language, reply))
         for i, chunk in enumerate(chunks):
             last = i == len(chunks) - 1
-            await bot.send_message(
-                chat_id,
-                chunk,
-                reply_markup=markup(language, reply) if last else None,
+            await _patiently(
+                lambda chunk=chunk, last=last: bot.send_message(  # type: ignore[misc]
+                    chat_id,
+                    chunk,
+                    reply_markup=markup(language, reply) if last else None,
+                )
             )
+
+
+async def _patiently(send: Callable[[], Awaitable[object]]) -> None:
+    """Send; when Telegram's flood control says "retry after N", wait N seconds and resend.
+
+    A 429 means nothing was delivered, so resending cannot duplicate. Waiting holds only this
+    chat's queue, which Telegram is slowing down anyway.
+    """
+    for _ in range(FLOOD_RETRIES):
+        try:
+            await send()
+            return
+        except TelegramRetryAfter as exc:
+            if exc.retry_after > MAX_FLOOD_WAIT:
+                raise
+            await asyncio.sleep(exc.retry_after)
+    await send()
 
 
 async def _send_photos(
