@@ -8,6 +8,7 @@ during quiet hours, paces sends (an overall rate, one message per second per pri
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -124,10 +125,8 @@ class DeliveryWorker:
                 log.exception("delivery round failed; trying again shortly")
                 result = RoundResult()
             if result.sent == 0 and result.held == 0:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.idle_sleep)
-                except TimeoutError:
-                    pass
         log.info("delivery worker stopped")
 
     async def run_once(self) -> RoundResult:

@@ -94,8 +94,8 @@ async def counts(backend: Backend) -> dict[str, int]:
         return (await s.delivery.status()).counts
 
 
-async def drain(worker: DeliveryWorker, backend: Backend, timeout: float = 60) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def drain(worker: DeliveryWorker, backend: Backend, within: float = 60) -> None:
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         c = await counts(backend)
         if c["pending"] == 0 and c["sending"] == 0:
@@ -119,7 +119,7 @@ async def test_two_thousand_notifications_to_500_residents_no_429(env, standin):
     users = await residents(backend, 500)
     assert await enqueue(backend, users, per_user=4) == 2000
     worker = DeliveryWorker(backend, bot, settings)
-    await drain(worker, backend, timeout=90)
+    await drain(worker, backend, within=90)
     assert (await counts(backend))["sent"] == 2000
     assert standin.rate_limited == []  # the worker kept within the limits: no 429 at all
     per_chat = messages_per_chat(standin)
@@ -135,7 +135,7 @@ async def test_a_429_storm_is_waited_out_without_counting_attempts(env, standin)
     standin.fail_next("sendMessage", 429, count=3, retry_after=1)
     worker = DeliveryWorker(backend, bot, settings)
     started = asyncio.get_running_loop().time()
-    await drain(worker, backend, timeout=30)
+    await drain(worker, backend, within=30)
     assert asyncio.get_running_loop().time() - started >= 1.0  # it did wait
     async with backend.unit() as s:
         attempts = list(await s.session.scalars(select(Notification.attempts)))
@@ -270,8 +270,10 @@ async def test_worker_killed_mid_run_delivers_everything_after_restart(db_url, t
     }
 
     def start() -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], env=env,
-                                cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+        command = [sys.executable, "-m", "bot.cli", "worker"]
+        return subprocess.Popen(
+            command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
 
     try:
         process = start()
