@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -40,6 +41,18 @@ class Settings(BaseSettings):
     opd_file: Path | None = Field(
         default=None, description="CSV of the deployment's perangkat daerah (code,name,urusan)"
     )
+    stage_deadlines: dict[str, date] = Field(
+        default_factory=dict,
+        description='Deadline per stage, JSON: {"desa": "2027-01-31", "kecamatan": "2027-02-28"}',
+    )
+    reminder_days: list[int] = Field(
+        default=[7, 1], description="Days before a stage deadline when officials are reminded"
+    )
+    digest_time: str = Field(default="07:00", description="Local time of the officials' digest")
+    telegram_alert_groups: dict[str, int] = Field(
+        default_factory=dict,
+        description='Group chat per kecamatan/OPD code for queue alerts: {"12.71.01": -100123}',
+    )
     timezone: str = Field(default="Asia/Jakarta", description="The region's time zone (WIB)")
     quiet_hours: str = Field(
         default="21:00-06:00", description="Local hours when notifications wait; empty: none"
@@ -68,6 +81,16 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         # docker compose passes unset variables as empty strings
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("stage_deadlines")
+    @classmethod
+    def _known_stages(cls, value: dict[str, date]) -> dict[str, date]:
+        from backend.domain import Stage
+
+        unknown = set(value) - {s.value for s in Stage}
+        if unknown:
+            raise ValueError(f"unknown stage(s) {', '.join(sorted(unknown))}")
+        return value
 
     @field_validator("region")
     @classmethod

@@ -14,7 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from datetime import time as clock
 from zoneinfo import ZoneInfo
 
@@ -115,11 +115,15 @@ class DeliveryWorker:
         )
         self.batch = max(10, int(settings.delivery_per_second * 2))
         self.idle_sleep = 0.5
+        self.settings = settings
+        self.digest_at = clock.fromisoformat(settings.digest_time)
+        self.calendar_done: date | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("delivery worker started")
         while not stop.is_set():
             try:
+                await self.calendar()
                 result = await self.run_once()
             except Exception:
                 log.exception("delivery round failed; trying again shortly")
@@ -128,6 +132,20 @@ class DeliveryWorker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.idle_sleep)
         log.info("delivery worker stopped")
+
+    async def calendar(self, now: datetime | None = None) -> int:
+        """Once a day, after the digest time: the officials' digest and deadline reminders.
+        Their dedupe keys make a second worker, or a restart, add nothing more."""
+        local = (now or utcnow()).astimezone(self.zone)
+        if local.time() < self.digest_at or self.calendar_done == local.date():
+            return 0
+        async with self.backend.unit() as services:
+            added = await services.alerts.digest(local.date())
+            added += await services.alerts.deadline_reminders(
+                local.date(), self.settings.stage_deadlines, self.settings.reminder_days
+            )
+        self.calendar_done = local.date()
+        return added
 
     async def run_once(self) -> RoundResult:
         result = RoundResult()

@@ -71,6 +71,29 @@ def _queue_received(params: Mapping[str, Any]) -> list[Msg]:
     ]
 
 
+def _digest(params: Mapping[str, Any]) -> list[Msg]:
+    parts = [Msg("alert.digest")]
+    for stage, count in params.get("queues") or []:
+        parts.append(Msg("alert.digest_queue", {"stage": Msg(f"stage.{stage}"), "count": count}))
+    if params.get("oldest"):
+        parts.append(Msg("alert.digest_oldest", {"date": params["oldest"]}))
+    return parts
+
+
+def _deadline(params: Mapping[str, Any]) -> list[Msg]:
+    return [
+        Msg(
+            "alert.deadline",
+            {
+                "stage": Msg(f"stage.{params['stage']}"),
+                "deadline": params["deadline"],
+                "days": params["days"],
+                "count": params["count"],
+            },
+        )
+    ]
+
+
 def render(template: str, params: Mapping[str, Any]) -> tuple[list[Msg], list[Button]]:
     if template == "notify.decision":
         return _decision(params)
@@ -78,6 +101,10 @@ def render(template: str, params: Mapping[str, Any]) -> tuple[list[Msg], list[Bu
         return _forwarded(params), []
     if template == "alert.queue_received":
         return _queue_received(params), []
+    if template == "alert.digest":
+        return _digest(params), []
+    if template == "alert.deadline":
+        return _deadline(params), []
     return [Msg(template, params)], []
 
 

@@ -292,3 +292,132 @@ async def test_worker_killed_mid_run_delivers_everything_after_restart(db_url, t
     assert sum(per_chat.values()) - 40 <= 1  # at most the message in flight repeated
     assert (await counts(backend))["sent"] == 40
     await backend.close()
+
+
+# --- from a decision to the person's phone ----------------------------------------------
+
+
+async def telegram_person(backend: Backend, chat_id: int, language: str = "id") -> int:
+    async with backend.unit() as s:
+        user = await s.users.get_or_create(
+            channel="telegram", external_id=str(chat_id), chat_id=str(chat_id),
+            language_hint=language,
+        )  # fmt: skip
+    return user.id
+
+
+async def telegram_official(backend: Backend, chat_id: int, role, **scope):
+    user_id = await telegram_person(backend, chat_id)
+    async with backend.unit() as s:
+        invite = await s.officials.create_invite(role, **scope)
+        return await s.officials.claim(user_id, invite.code)
+
+
+async def test_a_decision_reaches_submitter_and_supporter_in_their_language(env, standin):
+    from backend.domain import Decision, Stage
+    from backend.services.officials import Role
+    from backend.services.workflow import DecisionRequest
+    from tests.officials import PASAR_BARU, draft
+
+    backend, bot, settings = env
+    resident = await telegram_person(backend, 810_001, "id")
+    supporter = await telegram_person(backend, 810_002, "en")
+    kepala = await telegram_official(backend, 810_003, Role.KEPALA_DESA, wilayah_code=PASAR_BARU)
+    async with backend.unit() as s:
+        code = (await s.intake.submit(draft(), submitter_id=resident)).code
+        await s.support.support(supporter, code)
+    async with backend.unit() as s:
+        await s.workflow.decide(kepala, code, DecisionRequest(
+            Stage.DESA, Decision.PERLU_PERBAIKAN, note="Mohon tambahkan foto"))  # fmt: skip
+    await drain(DeliveryWorker(backend, bot, settings), backend)
+
+    [to_resident] = standin.sent_texts(810_001)
+    assert code in to_resident and "perlu perbaikan" in to_resident
+    assert "Mohon tambahkan foto" in to_resident
+    fix = standin.last_markup(810_001)["inline_keyboard"][0][0]
+    assert fix["text"] == "✏️ Perbaiki" and fix["callback_data"] == "fix:" + code.replace("-", "")
+    [to_supporter] = standin.sent_texts(810_002)
+    assert code in to_supporter and "needs revision" in to_supporter
+    assert standin.last_markup(810_002) is None  # only the submitter revises
+    assert standin.sent_texts(810_003) == []  # the official who decided is not told
+
+
+async def test_a_confirmed_rembuk_alerts_the_kecamatan_once_and_its_group(
+    db_url, tmp_path, standin
+):
+    from datetime import date
+
+    from backend.domain import Decision, Stage
+    from backend.services.officials import Role
+    from backend.services.workflow import DecisionRequest
+    from tests.officials import MEDAN_KOTA, PASAR_BARU, draft
+
+    group = -100_555
+    settings = delivery_settings(db_url, tmp_path, standin,
+                                 telegram_alert_groups={MEDAN_KOTA: group})  # fmt: skip
+    backend = await start_backend(settings)
+    api = TelegramAPIServer.from_base(standin.base_url)
+    bot = Bot(standin.token, session=AiohttpSession(api=api))
+    try:
+        resident = await telegram_person(backend, 820_001)
+        kepala = await telegram_official(backend, 820_002, Role.KEPALA_DESA,
+                                         wilayah_code=PASAR_BARU)  # fmt: skip
+        await telegram_official(backend, 820_003, Role.OPERATOR_KECAMATAN, wilayah_code=MEDAN_KOTA)
+        async with backend.unit() as s:
+            codes = [(await s.intake.submit(draft(n=i), submitter_id=resident)).code
+                     for i in range(2)]  # fmt: skip
+        async with backend.unit() as s:
+            for code in codes:
+                await s.workflow.decide(
+                    kepala, code, DecisionRequest(Stage.DESA, Decision.DITERIMA)
+                )
+            rembuk = await s.rembuk.open(kepala, 2027)
+            await s.rembuk.set_details(kepala, rembuk.id, held_on=date(2026, 11, 20), place="Balai")
+            await s.rembuk.set_attendance(kepala, rembuk.id, total=30, women=12)
+            await s.rembuk.confirm(kepala, rembuk.id)
+        await drain(DeliveryWorker(backend, bot, settings), backend)
+        [alert] = standin.sent_texts(820_003)
+        assert "Pasar Baru mengirim 2 usulan" in alert and "Musrenbang Kecamatan" in alert
+        assert standin.sent_texts(group) == [alert]
+        [told] = standin.sent_texts(820_001)  # both usulan, one message
+        assert all(code in told for code in codes) and "Peringkat prioritas desa: 1" in told
+    finally:
+        await bot.session.close()
+        await backend.close()
+
+
+async def test_digest_and_deadline_reminders_come_once_a_day(db_url, tmp_path, standin):
+    from datetime import date
+
+    from backend.services.officials import Role
+    from tests.officials import MEDAN_KOTA, PASAR_BARU, draft
+
+    settings = delivery_settings(
+        db_url, tmp_path, standin, stage_deadlines={"desa": "2026-11-30"}, reminder_days=[7, 1]
+    )
+    backend = await start_backend(settings)
+    api = TelegramAPIServer.from_base(standin.base_url)
+    bot = Bot(standin.token, session=AiohttpSession(api=api))
+    try:
+        resident = await telegram_person(backend, 830_001)
+        await telegram_official(backend, 830_002, Role.KEPALA_DESA, wilayah_code=PASAR_BARU)
+        await telegram_official(backend, 830_003, Role.OPERATOR_KECAMATAN, wilayah_code=MEDAN_KOTA)
+        async with backend.unit() as s:
+            for i in range(3):
+                await s.intake.submit(draft(n=i), submitter_id=resident)
+        worker = DeliveryWorker(backend, bot, settings)
+        before_digest = datetime(2026, 11, 23, 23, 0, tzinfo=UTC)  # 06:00 WIB on the 24th
+        assert await worker.calendar(before_digest) == 0
+        morning = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # 08:00 WIB, 7 days before
+        assert await worker.calendar(morning) == 2  # digest + reminder for the kepala desa
+        assert await worker.calendar(morning) == 0  # once a day
+        worker.calendar_done = None  # a restarted worker, or a second one
+        assert await worker.calendar(morning) == 0
+        await drain(worker, backend)
+        [digest] = standin.sent_texts(830_002)
+        assert "3 usulan menunggu" in digest and "7 hari lagi" in digest
+        assert standin.sent_texts(830_003) == []  # nothing waits at the kecamatan yet
+    finally:
+        await bot.session.close()
+        await backend.close()
+    assert date(2026, 11, 30)  # the deadline the reminder counted down to

@@ -13,6 +13,7 @@ from datetime import date, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from backend.services.alerts import AlertService
 from backend.services.categories import Category, load_categories
 from backend.services.conversations import ConversationService
 from backend.services.delivery import DeliveryService
@@ -77,7 +78,8 @@ class Services:
             categories=backend.categories_by_key,
             planning_year=backend.planning_year,
         )
-        self.outbox = Outbox(session)
+        self.outbox = Outbox(session, backend.settings.telegram_alert_groups)
+        self.alerts = AlertService(session, self.outbox)
         self.delivery = DeliveryService(
             session, timedelta(seconds=backend.settings.delivery_lease_seconds)
         )

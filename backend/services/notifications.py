@@ -29,10 +29,12 @@ QUEUE_OWNERS = {
 
 
 class Outbox:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, groups: dict[str, int] | None = None) -> None:
         self.session = session
+        self.groups = groups or {}  # kecamatan or OPD code -> Telegram group chat id
 
-    async def _add(self, rows: Iterable[dict[str, Any]]) -> int:
+    async def add(self, rows: Iterable[dict[str, Any]]) -> int:
+        """Write notification rows; returns how many were new (not already queued)."""
         batch = list(rows)
         if not batch:
             return 0
@@ -43,8 +45,8 @@ class Outbox:
         statement = (
             insert(Notification).values(batch).on_conflict_do_nothing(index_elements=["dedupe_key"])
         )
-        await self.session.execute(statement)
-        return len(batch)
+        result = await self.session.execute(statement)
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def _recipients(self, usulan_id: int, submitter_id: int | None) -> list[User]:
         ids = set(
@@ -77,7 +79,7 @@ class Outbox:
             "note": note,
             "next_stage": row.stage if row.stage != stage.value else None,
         }
-        return await self._add(
+        return await self.add(
             {
                 "user_id": user.id,
                 "channel": user.channel,
@@ -88,12 +90,26 @@ class Outbox:
             for user in recipients
         )
 
+    async def _group_user(self, chat_id: int) -> int:
+        """A Telegram group receives alerts like a person: it gets a recipient row once."""
+        external = f"group:{chat_id}"
+        user_id = await self.session.scalar(
+            select(User.id).where(User.channel == "telegram", User.external_id == external)
+        )
+        if user_id is None:
+            user = User(channel="telegram", external_id=external, chat_id=str(chat_id),
+                        language="id", reachable=True)  # fmt: skip
+            self.session.add(user)
+            await self.session.flush()
+            user_id = user.id
+        return user_id
+
     async def forwarded(self, rows: Sequence[Usulan], from_stage: Stage) -> int:
         """Tell backers their usulan passed a stage and now waits at the next one."""
         total = 0
         for row in rows:
             recipients = await self._recipients(row.id, row.submitter_id)
-            total += await self._add(
+            total += await self.add(
                 {
                     "user_id": user.id,
                     "channel": user.channel,
@@ -124,6 +140,10 @@ class Outbox:
             )
         )
         alerts: dict[int, list[Usulan]] = {}
+        for scope, chat_id in self.groups.items():
+            mine = [r for r in rows if scope in (r.kecamatan_code, r.opd)]
+            if mine:
+                alerts[await self._group_user(chat_id)] = mine
         for official in officials:
             for row in rows:
                 if role == "opd":
@@ -145,7 +165,7 @@ class Outbox:
                 select(Wilayah.code, Wilayah.name).where(Wilayah.code.in_(codes))
             )).all()
         )  # fmt: skip
-        return await self._add(
+        return await self.add(
             {
                 "user_id": user_id,
                 "channel": users[user_id].channel,
