@@ -30,6 +30,7 @@ class Origin(StrEnum):
     WARGA = "warga"
     KEPALA_DESA = "kepala_desa"
     REMBUK_WARGA = "rembuk_warga"
+    OPEN311 = "open311"
 
 
 class WilayahLevel:

@@ -170,3 +170,15 @@ def outbox_retry(
         typer.echo(f"{count} notification(s) queued again")
 
     _run(work)
+
+
+@official_app.command("open311-key")
+def open311_key(
+    client: Annotated[str, typer.Argument(help="The client application's name")],
+) -> None:
+    """Create an API key with which an Open311 client may submit usulan; it is shown once."""
+
+    async def work(services: Services) -> None:
+        typer.echo(await services.officials.create_client_key(client))
+
+    _run(work)

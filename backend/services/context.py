@@ -21,6 +21,7 @@ from backend.services.intake import IntakeService
 from backend.services.media import MediaStore
 from backend.services.notifications import Outbox
 from backend.services.officials import OfficialService
+from backend.services.public import PublicService
 from backend.services.queues import QueueService
 from backend.services.rembuk import RembukService
 from backend.services.support import SupportService
@@ -86,9 +87,11 @@ class Services:
         self.officials = OfficialService(session, wilayah=backend.wilayah)
         self.workflow = WorkflowService(session, self.outbox, backend.wilayah)
         self.queues = QueueService(session)
+        self.public = PublicService(session)
         self.rembuk = RembukService(session, self.outbox)
         self.support = SupportService(session, self.workflow)
         self.wilayah = backend.wilayah
         self.categories = backend.categories
         self.media = backend.media
         self.planning_year = backend.planning_year
+        self.timezone = backend.settings.timezone  # the region's, for "hari ini"

@@ -141,9 +141,9 @@ class Outbox:
         )
         alerts: dict[int, list[Usulan]] = {}
         for scope, chat_id in self.groups.items():
-            mine = [r for r in rows if scope in (r.kecamatan_code, r.opd)]
-            if mine:
-                alerts[await self._group_user(chat_id)] = mine
+            in_scope = [r for r in rows if scope in (r.kecamatan_code, r.opd)]
+            if in_scope:
+                alerts[await self._group_user(chat_id)] = in_scope
         for official in officials:
             for row in rows:
                 if role == "opd":

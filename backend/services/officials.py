@@ -19,6 +19,7 @@ from backend.services.intake import CODE_ALPHABET
 from backend.services.wilayah import WilayahIndex
 from backend.storage.models import ApiToken, Credential, Invite, Official, Opd, User, utcnow
 
+OPEN311 = "open311"
 INVITE_TTL = timedelta(days=7)
 LOGIN_TOKEN_TTL = timedelta(hours=12)
 _hasher = PasswordHasher()
@@ -277,6 +278,31 @@ class OfficialService:
             raise Unauthenticated("this account holds no active role")
         row.last_used_at = utcnow()
         return actor
+
+    async def create_client_key(self, client: str) -> str:
+        """An API key for an Open311 client application (FixMyStreet and the like)."""
+        name = client.strip()[:60]
+        if not name:
+            raise InvalidInput("client", "a client name is required")
+        external = f"client:{name.lower()}"
+        user_id = await self.session.scalar(
+            select(User.id).where(User.channel == OPEN311, User.external_id == external)
+        )
+        if user_id is None:
+            user = User(channel=OPEN311, external_id=external, chat_id="", language="id",
+                        display_name=name, reachable=False)  # fmt: skip
+            self.session.add(user)
+            await self.session.flush()
+            user_id = user.id
+        return await self.create_token(user_id, f"{OPEN311}:{name}")
+
+    async def authenticate_client(self, key: str) -> int:
+        """The user id of the Open311 client holding this key."""
+        row = await self.session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(key)))
+        if row is None or row.revoked_at is not None or not row.name.startswith(OPEN311 + ":"):
+            raise Forbidden("invalid api_key")
+        row.last_used_at = utcnow()
+        return row.user_id
 
     async def set_password(self, user_id: int, username: str, password: str) -> None:
         if len(password) < 10:

@@ -353,6 +353,10 @@ class WilayahIndex:
         i = self._by_code.get(code.strip())
         return None if i is None else self._desa[i]
 
+    def all(self) -> list[Desa]:
+        """Every desa/kelurahan of the index, by code."""
+        return list(self._desa)
+
     def kabkota_name(self, code: str) -> str | None:
         """Name of a loaded kabupaten/kota, given its code."""
         return self._kabkota.get(code.strip())

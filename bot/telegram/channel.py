@@ -41,7 +41,9 @@ class TelegramChannel:
         self.backend = backend
         session = AiohttpSession(api=TelegramAPIServer.from_base(api_url.rstrip("/")))
         self.bot = Bot(token=token, session=session)
-        self.dispatcher = Dispatcher()
+        # Conversation state lives in the database; aiogram's in-memory FSM would only keep
+        # an empty record for every person ever seen, for the life of the process.
+        self.dispatcher = Dispatcher(disable_fsm=True)
         self.dispatcher.update.outer_middleware(self._in_chat_order)
         for observer in (
             self.dispatcher.message,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 from aiogram import Bot
@@ -23,6 +23,10 @@ from handlers.events import Button, Label, Msg, Notice, Photos, Reply, Say
 
 MAX_TEXT = 4096  # Telegram's limit for one message
 MAX_CAPTION = 1024
+# A reply held back by flood control is resent after the wait Telegram asks for, unless that
+# wait is longer than a person would sit looking at the chat.
+FLOOD_RETRIES = 3
+MAX_FLOOD_WAIT = 30  # seconds
 
 
 def label(language: str, value: Label) -> str:
@@ -122,30 +126,26 @@ async def send_replies(
         chunks = split_text(text_of(language, reply))
         for i, chunk in enumerate(chunks):
             last = i == len(chunks) - 1
-            await _patiently(
-                lambda chunk=chunk, last=last: bot.send_message(  # type: ignore[misc]
-                    chat_id,
-                    chunk,
-                    reply_markup=markup(language, reply) if last else None,
-                )
-            )
+            await _send_message(bot, chat_id, chunk, markup(language, reply) if last else None)
 
 
-async def _patiently(send: Callable[[], Awaitable[object]]) -> None:
-    """Send; when Telegram's flood control says "retry after N", wait N seconds and resend.
-
-    A 429 means nothing was delivered, so resending cannot duplicate. Waiting holds only this
-    chat's queue, which Telegram is slowing down anyway.
-    """
-    for _ in range(FLOOD_RETRIES):
+async def _send_message(
+    bot: Bot,
+    chat_id: int | str,
+    text: str,
+    reply_markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None,
+) -> None:
+    """sendMessage; when Telegram's flood control answers "retry after N", wait N seconds and
+    send again. A 429 means nothing was delivered, so resending cannot duplicate; the wait
+    holds only this chat, which Telegram is slowing down anyway."""
+    for attempt in range(FLOOD_RETRIES + 1):
         try:
-            await send()
+            await bot.send_message(chat_id, text, reply_markup=reply_markup)
             return
         except TelegramRetryAfter as exc:
-            if exc.retry_after > MAX_FLOOD_WAIT:
+            if attempt == FLOOD_RETRIES or exc.retry_after > MAX_FLOOD_WAIT:
                 raise
             await asyncio.sleep(exc.retry_after)
-    await send()
 
 
 async def _send_photos(

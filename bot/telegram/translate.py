@@ -67,7 +67,7 @@ def to_incoming(update: Update, fetcher: Fetcher) -> Incoming | None:
 def _sender(user: object, chat_id: str) -> Sender:
     first = getattr(user, "first_name", None)
     last = getattr(user, "last_name", None)
-    name = " ".join(x for x in (first, last) if x) or None
+    name = _storable(" ".join(x for x in (first, last) if x)) or None
     return Sender(
         channel=CHANNEL,
         external_id=str(getattr(user, "id", "")),
@@ -77,9 +77,15 @@ def _sender(user: object, chat_id: str) -> Sender:
     )
 
 
+def _storable(text: str) -> str:
+    """Without NUL characters: PostgreSQL refuses them in text and JSON, so a message carrying
+    one could never be saved, and every resend would fail the same way."""
+    return text.replace("\x00", "")
+
+
 def _message_event(message: Message, fetcher: Fetcher) -> Event:
     if message.text is not None:
-        text = message.text
+        text = _storable(message.text)
         if text.startswith("/"):
             head, _, args = text[1:].partition(" ")
             name = head.split("@", 1)[0].lower()

@@ -1,0 +1,304 @@
+"""Open311 GeoReport v2 (open311.org) under /open311/v2/, in JSON and XML.
+
+Services are the plain-language categories; a request is an usulan. Stage and decision map to
+`status` open/closed plus `status_notes`. Nothing personal is ever returned.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from xml.etree import ElementTree
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+import locales
+from backend.domain import MAX_TEXT_CHARS, MIN_TEXT_CHARS, Origin
+from backend.errors import DomainError, Forbidden, InvalidInput
+from backend.services.context import Backend
+from backend.services.public import PublicUsulan, RequestFilter
+
+Format = Literal["json", "xml"]
+JURISDICTION = "musrenbot"
+MAX_DESCRIPTION = 4000  # the spec's limit; our usulan text is shorter, checked below
+
+
+class Open311Error(Exception):
+    def __init__(self, status: int, description: str, code: int | None = None) -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+        self.code = code or status
+
+
+def _xml(root: str, item: str, rows: list[dict[str, Any]]) -> str:
+    top = ElementTree.Element(root)
+    for row in rows:
+        element = ElementTree.SubElement(top, item)
+        _fill(element, row)
+    return '<?xml version="1.0" encoding="utf-8"?>' + ElementTree.tostring(top, encoding="unicode")
+
+
+def _fill(element: ElementTree.Element, row: dict[str, Any]) -> None:
+    for key, value in row.items():
+        child = ElementTree.SubElement(element, key)
+        if isinstance(value, dict):
+            _fill(child, value)
+        elif isinstance(value, list):
+            for entry in value:
+                sub = ElementTree.SubElement(child, key.rstrip("s") or key)
+                if isinstance(entry, dict):
+                    _fill(sub, entry)
+                else:
+                    sub.text = str(entry)
+        elif value is not None:
+            child.text = str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _reply(fmt: Format, root: str, item: str, rows: list[dict[str, Any]], status: int = 200
+           ) -> Response:  # fmt: skip
+    if fmt == "xml":
+        return Response(_xml(root, item, rows), status_code=status, media_type="text/xml")
+    return JSONResponse(rows, status_code=status)
+
+
+def _iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def router(backend: Backend) -> APIRouter:
+    api = APIRouter(prefix="/open311/v2", tags=["open311"])
+    lang = "id"
+
+    def service_row(key: str) -> dict[str, Any]:
+        category = backend.categories_by_key[key]
+        return {
+            "service_code": key,
+            "service_name": _plain(locales.t(lang, f"category.{key}")),
+            "description": category.urusan_name or locales.t(lang, f"category.{key}"),
+            "metadata": True,
+            "type": "realtime",
+            "keywords": category.urusan_code or "",
+            "group": category.urusan_name or "Lainnya",
+        }
+
+    def request_row(item: PublicUsulan) -> dict[str, Any]:
+        desa = backend.wilayah.get(item.desa_code)
+        stage = locales.t(lang, f"stage.{item.stage}")
+        notes = f"{stage}: {locales.t(lang, f'decision.{item.decision}')}"
+        if item.merged_into:
+            notes += f" ({item.merged_into})"
+        return {
+            "service_request_id": item.code,
+            "status": "closed" if item.closed else "open",
+            "status_notes": notes,
+            "service_name": service_row(item.category)["service_name"]
+            if item.category in backend.categories_by_key
+            else item.category,
+            "service_code": item.category,
+            "description": item.usulan,
+            "agency_responsible": item.opd,
+            "service_notice": None,
+            "requested_datetime": _iso(item.created_at),
+            "updated_datetime": _iso(item.updated_at),
+            "expected_datetime": None,
+            "address": f"{desa.label}, Kec. {desa.kecamatan_name}" if desa else item.desa_code,
+            "address_id": item.desa_code,
+            "zipcode": None,
+            "lat": item.latitude,
+            "long": item.longitude,
+            "media_url": None,
+        }
+
+    def errors(fmt: Format, error: Open311Error) -> Response:
+        return _reply(fmt, "errors", "error",
+                      [{"code": error.code, "description": error.description}],
+                      status=error.status)  # fmt: skip
+
+    @api.get("/services.{fmt}")
+    async def services(fmt: Format) -> Response:
+        rows = [service_row(c.key) for c in backend.categories]
+        return _reply(fmt, "services", "service", rows)
+
+    @api.get("/services/{service_code}.{fmt}")
+    async def service_definition(service_code: str, fmt: Format) -> Response:
+        if service_code not in backend.categories_by_key:
+            return errors(fmt, Open311Error(404, f"unknown service_code {service_code[:40]}"))
+        desa_values = [{"key": d.code, "name": d.label} for d in backend.wilayah.all()]
+        attributes = [
+            {"variable": True, "code": "desa", "datatype": "singlevaluelist", "required": True,
+             "datatype_description": "Kode Kemendagri desa/kelurahan", "order": 1,
+             "description": "Desa/kelurahan", "values": desa_values},
+            {"variable": True, "code": "permasalahan", "datatype": "text", "required": True,
+             "datatype_description": f"{MIN_TEXT_CHARS}-{MAX_TEXT_CHARS} karakter", "order": 2,
+             "description": "Permasalahan: keadaan sekarang"},
+            {"variable": True, "code": "volume", "datatype": "number", "required": False,
+             "datatype_description": None, "order": 3, "description": "Volume (angka)"},
+            {"variable": True, "code": "satuan", "datatype": "string", "required": False,
+             "datatype_description": "meter, unit, titik, ...", "order": 4,
+             "description": "Satuan volume"},
+            {"variable": True, "code": "penerima_manfaat", "datatype": "number",
+             "required": False, "datatype_description": None, "order": 5,
+             "description": "Perkiraan jumlah penerima manfaat"},
+        ]  # fmt: skip
+        body = {"service_code": service_code, "attributes": attributes}
+        if fmt == "xml":
+            return Response(_xml("service_definition", "service", [body])
+                            .replace("<service_definition><service>", "<service_definition>")
+                            .replace("</service></service_definition>", "</service_definition>"),
+                            media_type="text/xml")  # fmt: skip
+        return JSONResponse(body)
+
+    @api.get("/requests.{fmt}")
+    async def requests(
+        fmt: Format,
+        service_request_id: str | None = None,
+        service_code: str | None = None,
+        start_date: str | None = None,
+        end_date: str | None = None,
+        status: str | None = None,
+    ) -> Response:
+        try:
+            wanted = _filter(service_request_id, service_code, start_date, end_date, status)
+        except Open311Error as error:
+            return errors(fmt, error)
+        async with backend.unit() as unit:
+            found = await unit.public.requests(wanted)
+        return _reply(fmt, "service_requests", "request", [request_row(i) for i in found])
+
+    @api.get("/requests/{service_request_id}.{fmt}")
+    async def one_request(service_request_id: str, fmt: Format) -> Response:
+        async with backend.unit() as unit:
+            found = await unit.public.usulan(service_request_id, with_history=False)
+        if found is None:
+            return errors(fmt, Open311Error(404, "no such service_request_id"))
+        return _reply(fmt, "service_requests", "request", [request_row(found)])
+
+    @api.get("/tokens/{token}.{fmt}")
+    async def token(token: str, fmt: Format) -> Response:
+        # Requests are created at once, so a token is the request id itself.
+        async with backend.unit() as unit:
+            found = await unit.public.usulan(token, with_history=False)
+        if found is None:
+            return errors(fmt, Open311Error(404, "no such token"))
+        return _reply(fmt, "service_requests", "request",
+                      [{"service_request_id": found.code, "token": token}])  # fmt: skip
+
+    @api.post("/requests.{fmt}")
+    async def create(fmt: Format, request: Request) -> Response:
+        form = await request.form()
+        fields = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+        try:
+            code = await _create(backend, fields)
+        except Open311Error as error:
+            return errors(fmt, error)
+        notice = "Usulan diterima untuk Musrenbang Desa/Kelurahan; ikuti kodenya."
+        return _reply(fmt, "service_requests", "request",
+                      [{"service_request_id": code, "service_notice": notice,
+                        "account_id": None}])  # fmt: skip
+
+    return api
+
+
+def _plain(label: str) -> str:
+    """A category's button label without its leading emoji."""
+    return re.sub(r"^\W+", "", label).strip()
+
+
+def _date(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise Open311Error(400, f"not a W3C date-time: {text[:40]}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _filter(ids: str | None, service_code: str | None, start: str | None, end: str | None,
+            status: str | None) -> RequestFilter:  # fmt: skip
+    if status not in (None, "", "open", "closed"):
+        raise Open311Error(400, "status is open or closed")
+    codes = tuple(x.strip() for x in (ids or "").split(",") if x.strip())
+    start_at, end_at = _date(start), _date(end)
+    if not codes and start_at is None and end_at is None:
+        start_at = datetime.now(UTC) - timedelta(days=90)  # the spec's default window
+    return RequestFilter(
+        codes=codes,
+        category=service_code or None,
+        start=start_at,
+        end=end_at,
+        closed=None if not status else status == "closed",
+        limit=1000,
+    )
+
+
+async def _create(backend: Backend, fields: dict[str, str]) -> str:
+    key = fields.get("api_key", "")
+    service_code = fields.get("service_code", "")
+    if service_code not in backend.categories_by_key:
+        raise Open311Error(400, "service_code is missing or unknown")
+    description = fields.get("description", "").strip()
+    if len(description) > MAX_DESCRIPTION:
+        raise Open311Error(400, f"description: at most {MAX_DESCRIPTION} characters")
+    attributes = {k[10:-1]: v for k, v in fields.items()
+                  if k.startswith("attribute[") and k.endswith("]")}  # fmt: skip
+    desa_code = attributes.get("desa") or fields.get("address_id") or ""
+    if not desa_code and fields.get("address_string"):
+        matches = backend.wilayah.search(fields["address_string"], limit=2)
+        if (
+            matches
+            and matches[0].score >= 90
+            and not matches[0].ambiguous
+            and (len(matches) == 1 or matches[1].score < matches[0].score - 5)
+        ):
+            desa_code = matches[0].desa.code
+    if backend.wilayah.get(desa_code) is None:
+        raise Open311Error(
+            400, "the desa/kelurahan is required: attribute[desa] with its Kemendagri code, "
+            "or an address_string naming exactly one desa/kelurahan of this region"
+        )  # fmt: skip
+    draft: dict[str, Any] = {
+        "desa_code": desa_code,
+        "category": service_code,
+        "usulan": description,
+        "permasalahan": attributes.get("permasalahan", ""),
+    }
+    try:
+        if fields.get("lat") or fields.get("long"):
+            draft["latitude"], draft["longitude"] = float(fields["lat"]), float(fields["long"])
+            if not (-90 <= draft["latitude"] <= 90 and -180 <= draft["longitude"] <= 180):
+                raise ValueError
+        if attributes.get("volume"):
+            draft["volume"] = str(float(attributes["volume"]))
+            draft["unit"] = attributes.get("satuan") or "unit"
+        if attributes.get("penerima_manfaat"):
+            draft["beneficiaries"] = int(attributes["penerima_manfaat"])
+    except (KeyError, ValueError):
+        raise Open311Error(400, "lat/long, volume or penerima_manfaat is not a number") from None
+    name = " ".join(x for x in (fields.get("first_name"), fields.get("last_name")) if x) or None
+    try:
+        async with backend.unit() as unit:
+            client = await unit.officials.authenticate_client(key)
+            done = await unit.intake.submit(
+                draft,
+                submitter_id=client,
+                origin=Origin.OPEN311,
+                channel="open311",
+                submitter_name=name,
+                submitter_phone=fields.get("phone"),
+            )
+    except Forbidden:
+        raise Open311Error(403, "invalid api_key") from None
+    except InvalidInput as exc:
+        field = {"usulan": "description", "permasalahan": "attribute[permasalahan]"}.get(
+            exc.field, exc.field
+        )
+        raise Open311Error(400, f"{field}: {exc.reason.replace('_', ' ')}") from None
+    except DomainError as exc:
+        raise Open311Error(400, str(exc)) from None
+    return done.code
