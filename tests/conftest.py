@@ -146,6 +146,7 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
         "media_dir": tmp_path / "media",
         "planning_year": 2027,
         "telegram_token": None,
+        "quiet_hours": "",  # tests run at any hour; quiet hours have tests of their own
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -23,8 +23,11 @@ def _validator(name: str) -> Draft7Validator:
         (path.name, DRAFT7.create_resource(json.loads(path.read_text())))
         for path in SCHEMAS.glob("*.json")
     )
-    return Draft7Validator(json.loads((SCHEMAS / name).read_text()), registry=registry,
-                           format_checker=Draft7Validator.FORMAT_CHECKER)  # fmt: skip
+    return Draft7Validator(
+        json.loads((SCHEMAS / name).read_text()),
+        registry=registry,
+        format_checker=Draft7Validator.FORMAT_CHECKER,
+    )
 
 
 def valid(name: str, body: object) -> None:
@@ -63,14 +66,23 @@ async def test_services_and_a_definition_follow_the_schema(client):
 
 
 async def test_create_then_get_round_trip(client, api_key):
-    created = await client.post("/open311/v2/requests.json", data={
-        "api_key": api_key, "service_code": "drainase", "lat": "3.5834", "long": "98.6722",
-        "description": "Normalisasi parit sepanjang 200 meter di Jl. Melati",
-        "attribute[desa]": PASAR_BARU,
-        "attribute[permasalahan]": "Parit tersumbat, banjir setiap hujan deras",
-        "attribute[volume]": "200", "attribute[satuan]": "meter",
-        "first_name": "Siti", "last_name": "Aminah", "phone": "081234567890",
-    })  # fmt: skip
+    created = await client.post(
+        "/open311/v2/requests.json",
+        data={
+            "api_key": api_key,
+            "service_code": "drainase",
+            "lat": "3.5834",
+            "long": "98.6722",
+            "description": "Normalisasi parit sepanjang 200 meter di Jl. Melati",
+            "attribute[desa]": PASAR_BARU,
+            "attribute[permasalahan]": "Parit tersumbat, banjir setiap hujan deras",
+            "attribute[volume]": "200",
+            "attribute[satuan]": "meter",
+            "first_name": "Siti",
+            "last_name": "Aminah",
+            "phone": "081234567890",
+        },
+    )
     assert created.status_code == 200, created.text
     [receipt] = created.json()
     code = receipt["service_request_id"]
@@ -85,28 +97,44 @@ async def test_create_then_get_round_trip(client, api_key):
     listed = (await client.get("/open311/v2/requests.json", params={"status": "open"})).json()
     valid("requests.json", listed)
     assert code in {r["service_request_id"] for r in listed}
-    assert (await client.get("/open311/v2/requests.json",
-                             params={"status": "closed"})).json() == []  # fmt: skip
+    assert (await client.get("/open311/v2/requests.json", params={"status": "closed"})).json() == []
     token = (await client.get(f"/open311/v2/tokens/{code}.json")).json()
     assert token == [{"service_request_id": code, "token": code}]
 
 
 async def test_errors_follow_the_spec(client, api_key):
-    bad_key = await client.post("/open311/v2/requests.json", data={
-        "api_key": "nope", "service_code": "jalan", "description": "Aspal jalan rusak parah",
-        "attribute[desa]": PASAR_BARU, "attribute[permasalahan]": "Jalan rusak berlubang",
-    })  # fmt: skip
+    bad_key = await client.post(
+        "/open311/v2/requests.json",
+        data={
+            "api_key": "nope",
+            "service_code": "jalan",
+            "description": "Aspal jalan rusak parah",
+            "attribute[desa]": PASAR_BARU,
+            "attribute[permasalahan]": "Jalan rusak berlubang",
+        },
+    )
     assert bad_key.status_code == 403
     assert bad_key.json() == [{"code": 403, "description": "invalid api_key"}]
-    no_desa = await client.post("/open311/v2/requests.json", data={
-        "api_key": api_key, "service_code": "jalan", "description": "Aspal jalan rusak",
-        "attribute[permasalahan]": "Jalan rusak berlubang",
-    })  # fmt: skip
+    no_desa = await client.post(
+        "/open311/v2/requests.json",
+        data={
+            "api_key": api_key,
+            "service_code": "jalan",
+            "description": "Aspal jalan rusak",
+            "attribute[permasalahan]": "Jalan rusak berlubang",
+        },
+    )
     assert no_desa.status_code == 400 and "desa" in no_desa.json()[0]["description"]
-    short = await client.post("/open311/v2/requests.json", data={
-        "api_key": api_key, "service_code": "jalan", "description": "Aspal",
-        "attribute[desa]": PASAR_BARU, "attribute[permasalahan]": "Jalan rusak berlubang",
-    })  # fmt: skip
+    short = await client.post(
+        "/open311/v2/requests.json",
+        data={
+            "api_key": api_key,
+            "service_code": "jalan",
+            "description": "Aspal",
+            "attribute[desa]": PASAR_BARU,
+            "attribute[permasalahan]": "Jalan rusak berlubang",
+        },
+    )
     assert short.status_code == 400 and "description" in short.json()[0]["description"]
     assert (await client.get("/open311/v2/requests/ZZZZ-ZZZZ.json")).status_code == 404
     bad_date = await client.get("/open311/v2/requests.json", params={"start_date": "kemarin"})
@@ -114,11 +142,16 @@ async def test_errors_follow_the_spec(client, api_key):
 
 
 async def test_address_string_naming_one_desa_is_enough(client, api_key):
-    created = await client.post("/open311/v2/requests.json", data={
-        "api_key": api_key, "service_code": "lampu_jalan",
-        "address_string": "Kelurahan Pasar Baru", "description": "Pasang 4 titik lampu jalan",
-        "attribute[permasalahan]": "Gang gelap di malam hari, rawan",
-    })  # fmt: skip
+    created = await client.post(
+        "/open311/v2/requests.json",
+        data={
+            "api_key": api_key,
+            "service_code": "lampu_jalan",
+            "address_string": "Kelurahan Pasar Baru",
+            "description": "Pasang 4 titik lampu jalan",
+            "attribute[permasalahan]": "Gang gelap di malam hari, rawan",
+        },
+    )
     assert created.status_code == 200, created.text
 
 

@@ -9,7 +9,7 @@ from fastapi import FastAPI, HTTPException
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
-from backend.api import errors, officials, open311
+from backend.api import errors, officials, open311, web
 from backend.services.context import Backend
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -48,6 +48,7 @@ def create_api(backend: Backend) -> FastAPI:
     errors.install(app)
     app.include_router(officials.router(backend))
     app.include_router(open311.router(backend))
+    app.include_router(web.router(backend))
 
     @app.get("/health", tags=["operations"])
     async def health() -> dict[str, object]:

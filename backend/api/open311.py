@@ -57,8 +57,9 @@ def _fill(element: ElementTree.Element, row: dict[str, Any]) -> None:
             child.text = str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _reply(fmt: Format, root: str, item: str, rows: list[dict[str, Any]], status: int = 200
-           ) -> Response:  # fmt: skip
+def _reply(
+    fmt: Format, root: str, item: str, rows: list[dict[str, Any]], status: int = 200
+) -> Response:
     if fmt == "xml":
         return Response(_xml(root, item, rows), status_code=status, media_type="text/xml")
     return JSONResponse(rows, status_code=status)
@@ -115,9 +116,13 @@ def router(backend: Backend) -> APIRouter:
         }
 
     def errors(fmt: Format, error: Open311Error) -> Response:
-        return _reply(fmt, "errors", "error",
-                      [{"code": error.code, "description": error.description}],
-                      status=error.status)  # fmt: skip
+        return _reply(
+            fmt,
+            "errors",
+            "error",
+            [{"code": error.code, "description": error.description}],
+            status=error.status,
+        )
 
     @api.get("/services.{fmt}")
     async def services(fmt: Format) -> Response:
@@ -130,27 +135,61 @@ def router(backend: Backend) -> APIRouter:
             return errors(fmt, Open311Error(404, f"unknown service_code {service_code[:40]}"))
         desa_values = [{"key": d.code, "name": d.label} for d in backend.wilayah.all()]
         attributes = [
-            {"variable": True, "code": "desa", "datatype": "singlevaluelist", "required": True,
-             "datatype_description": "Kode Kemendagri desa/kelurahan", "order": 1,
-             "description": "Desa/kelurahan", "values": desa_values},
-            {"variable": True, "code": "permasalahan", "datatype": "text", "required": True,
-             "datatype_description": f"{MIN_TEXT_CHARS}-{MAX_TEXT_CHARS} karakter", "order": 2,
-             "description": "Permasalahan: keadaan sekarang"},
-            {"variable": True, "code": "volume", "datatype": "number", "required": False,
-             "datatype_description": None, "order": 3, "description": "Volume (angka)"},
-            {"variable": True, "code": "satuan", "datatype": "string", "required": False,
-             "datatype_description": "meter, unit, titik, ...", "order": 4,
-             "description": "Satuan volume"},
-            {"variable": True, "code": "penerima_manfaat", "datatype": "number",
-             "required": False, "datatype_description": None, "order": 5,
-             "description": "Perkiraan jumlah penerima manfaat"},
-        ]  # fmt: skip
+            {
+                "variable": True,
+                "code": "desa",
+                "datatype": "singlevaluelist",
+                "required": True,
+                "datatype_description": "Kode Kemendagri desa/kelurahan",
+                "order": 1,
+                "description": "Desa/kelurahan",
+                "values": desa_values,
+            },
+            {
+                "variable": True,
+                "code": "permasalahan",
+                "datatype": "text",
+                "required": True,
+                "datatype_description": f"{MIN_TEXT_CHARS}-{MAX_TEXT_CHARS} karakter",
+                "order": 2,
+                "description": "Permasalahan: keadaan sekarang",
+            },
+            {
+                "variable": True,
+                "code": "volume",
+                "datatype": "number",
+                "required": False,
+                "datatype_description": None,
+                "order": 3,
+                "description": "Volume (angka)",
+            },
+            {
+                "variable": True,
+                "code": "satuan",
+                "datatype": "string",
+                "required": False,
+                "datatype_description": "meter, unit, titik, ...",
+                "order": 4,
+                "description": "Satuan volume",
+            },
+            {
+                "variable": True,
+                "code": "penerima_manfaat",
+                "datatype": "number",
+                "required": False,
+                "datatype_description": None,
+                "order": 5,
+                "description": "Perkiraan jumlah penerima manfaat",
+            },
+        ]
         body = {"service_code": service_code, "attributes": attributes}
         if fmt == "xml":
-            return Response(_xml("service_definition", "service", [body])
-                            .replace("<service_definition><service>", "<service_definition>")
-                            .replace("</service></service_definition>", "</service_definition>"),
-                            media_type="text/xml")  # fmt: skip
+            return Response(
+                _xml("service_definition", "service", [body])
+                .replace("<service_definition><service>", "<service_definition>")
+                .replace("</service></service_definition>", "</service_definition>"),
+                media_type="text/xml",
+            )
         return JSONResponse(body)
 
     @api.get("/requests.{fmt}")
@@ -185,8 +224,9 @@ def router(backend: Backend) -> APIRouter:
             found = await unit.public.usulan(token, with_history=False)
         if found is None:
             return errors(fmt, Open311Error(404, "no such token"))
-        return _reply(fmt, "service_requests", "request",
-                      [{"service_request_id": found.code, "token": token}])  # fmt: skip
+        return _reply(
+            fmt, "service_requests", "request", [{"service_request_id": found.code, "token": token}]
+        )
 
     @api.post("/requests.{fmt}")
     async def create(fmt: Format, request: Request) -> Response:
@@ -197,9 +237,12 @@ def router(backend: Backend) -> APIRouter:
         except Open311Error as error:
             return errors(fmt, error)
         notice = "Usulan diterima untuk Musrenbang Desa/Kelurahan; ikuti kodenya."
-        return _reply(fmt, "service_requests", "request",
-                      [{"service_request_id": code, "service_notice": notice,
-                        "account_id": None}])  # fmt: skip
+        return _reply(
+            fmt,
+            "service_requests",
+            "request",
+            [{"service_request_id": code, "service_notice": notice, "account_id": None}],
+        )
 
     return api
 
@@ -219,8 +262,13 @@ def _date(text: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _filter(ids: str | None, service_code: str | None, start: str | None, end: str | None,
-            status: str | None) -> RequestFilter:  # fmt: skip
+def _filter(
+    ids: str | None,
+    service_code: str | None,
+    start: str | None,
+    end: str | None,
+    status: str | None,
+) -> RequestFilter:
     if status not in (None, "", "open", "closed"):
         raise Open311Error(400, "status is open or closed")
     codes = tuple(x.strip() for x in (ids or "").split(",") if x.strip())
@@ -245,8 +293,9 @@ async def _create(backend: Backend, fields: dict[str, str]) -> str:
     description = fields.get("description", "").strip()
     if len(description) > MAX_DESCRIPTION:
         raise Open311Error(400, f"description: at most {MAX_DESCRIPTION} characters")
-    attributes = {k[10:-1]: v for k, v in fields.items()
-                  if k.startswith("attribute[") and k.endswith("]")}  # fmt: skip
+    attributes = {
+        k[10:-1]: v for k, v in fields.items() if k.startswith("attribute[") and k.endswith("]")
+    }
     desa_code = attributes.get("desa") or fields.get("address_id") or ""
     if not desa_code and fields.get("address_string"):
         matches = backend.wilayah.search(fields["address_string"], limit=2)
@@ -259,9 +308,10 @@ async def _create(backend: Backend, fields: dict[str, str]) -> str:
             desa_code = matches[0].desa.code
     if backend.wilayah.get(desa_code) is None:
         raise Open311Error(
-            400, "the desa/kelurahan is required: attribute[desa] with its Kemendagri code, "
-            "or an address_string naming exactly one desa/kelurahan of this region"
-        )  # fmt: skip
+            400,
+            "the desa/kelurahan is required: attribute[desa] with its Kemendagri code, "
+            "or an address_string naming exactly one desa/kelurahan of this region",
+        )
     draft: dict[str, Any] = {
         "desa_code": desa_code,
         "category": service_code,

@@ -304,6 +304,13 @@ class OfficialService:
         row.last_used_at = utcnow()
         return row.user_id
 
+    async def revoke_token(self, token: str) -> None:
+        await self.session.execute(
+            update(ApiToken)
+            .where(ApiToken.token_hash == _digest(token), ApiToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+
     async def set_password(self, user_id: int, username: str, password: str) -> None:
         if len(password) < 10:
             raise InvalidInput("password", "at least 10 characters")

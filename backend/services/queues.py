@@ -176,6 +176,9 @@ class QueueService:
         )).all())  # fmt: skip
         return [_row(r[0], r[1]) for r in rows]
 
+    async def stats(self, actor: Actor, planning_year: int | None = None) -> Stats:
+        return await stats(self.session, actor, planning_year)
+
     async def recommendations(self, codes: Sequence[str]) -> dict[str, dict[str, str]]:
         """Per usulan, the decision (with its reason) taken at each stage so far."""
         if not codes:
@@ -192,6 +195,41 @@ class QueueService:
             text = decision + (f" ({reason})" if reason else "") + (f": {note}" if note else "")
             found.setdefault(code, {})[stage] = text
         return found
+
+
+@dataclass(frozen=True)
+class Stats:
+    by_stage: dict[str, int]
+    waiting_by_stage: dict[str, int]
+    by_urusan: dict[str, int]
+    by_kecamatan: dict[str, int]
+
+
+def _scope_clause(actor: Actor) -> Any:
+    if actor.role == Role.OPD:
+        return Usulan.opd == actor.opd_code
+    scope = actor.wilayah_code or ""
+    return (Usulan.desa_code == scope) | Usulan.desa_code.startswith(scope + ".")
+
+
+async def stats(session: AsyncSession, actor: Actor, planning_year: int | None = None) -> Stats:
+    """Counts for the dashboard's charts, within the actor's scope."""
+    base = [_scope_clause(actor)]
+    if planning_year is not None:
+        base.append(Usulan.planning_year == planning_year)
+
+    async def grouped(column: Any, *extra: Any) -> dict[str, int]:
+        rows = await session.execute(
+            select(column, func.count()).where(*base, *extra).group_by(column)
+        )
+        return {str(k or "-"): int(v) for k, v in rows.all()}
+
+    return Stats(
+        by_stage=await grouped(Usulan.stage),
+        waiting_by_stage=await grouped(Usulan.stage, Usulan.decision == Decision.MENUNGGU.value),
+        by_urusan=await grouped(Usulan.urusan_code),
+        by_kecamatan=await grouped(Usulan.kecamatan_code),
+    )
 
 
 def mask_phone(phone: str | None) -> str:

@@ -198,6 +198,23 @@ class RembukService:
             other=count.get(Decision.DITUNDA.value, 0) + count.get(Decision.DIGABUNG.value, 0),
         )
 
+    async def records(self, actor: Actor, limit: int = 200) -> list[RembukView]:
+        """Rembuk warga held in the actor's wilayah, newest first (attendance, minutes)."""
+        if actor.role == Role.OPD:
+            raise Forbidden("rembuk records are kept by wilayah")
+        scope = actor.wilayah_code or ""
+        rows = await self.session.scalars(
+            select(Rembuk)
+            .where((Rembuk.desa_code == scope) | Rembuk.desa_code.startswith(scope + "."))
+            .order_by(Rembuk.id.desc())
+            .limit(limit)
+        )
+        return [await self.view(r) for r in rows]
+
+    async def minutes(self, rembuk_id: int) -> list[str]:
+        row = await self.session.get(Rembuk, rembuk_id)
+        return list(row.minutes_photos or []) if row else []
+
     async def confirm(self, actor: Actor, rembuk_id: int) -> RembukView:
         """Forward the accepted usulan, in rank order, to the Musrenbang Kecamatan queue."""
         row = await self._open_row(actor, rembuk_id)
