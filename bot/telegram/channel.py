@@ -25,7 +25,7 @@ import locales
 from backend.domain import MAX_PHOTO_BYTES
 from backend.errors import PhotoRejected
 from backend.services.context import Backend
-from bot.telegram.render import send_replies
+from bot.telegram.render import REPLY_FLOOD_WAIT, send_replies
 from bot.telegram.translate import CHANNEL, chat_key, to_incoming
 from handlers.dispatch import MENU_COMMANDS, handle
 from handlers.events import Incoming, Msg, Photo, say
@@ -119,7 +119,8 @@ class TelegramChannel:
         assert isinstance(event, Update)
         key = chat_key(event)
         if key is None:
-            log.debug("update %s (%s) ignored on purpose", event.update_id, event.event_type)
+            # Not `event.event_type`: it raises for update kinds newer than this aiogram.
+            log.debug("update %s ignored on purpose", event.update_id)
             return None
         lock = self._locks.get(key)
         if lock is None:
@@ -159,6 +160,7 @@ class TelegramChannel:
                 outcome.language,
                 callback_id,
                 media=self.backend.media.path_of,
+                flood_wait=REPLY_FLOOD_WAIT,
             )
         except TelegramForbiddenError:
             await self._set_reachable(incoming.sender.external_id, reachable=False)
@@ -169,7 +171,12 @@ class TelegramChannel:
         language = "en" if (language_code or "").startswith("en") else locales.DEFAULT
         try:
             await send_replies(
-                self.bot, int(chat_id), [say(Msg("common.error"))], language, callback_id
+                self.bot,
+                int(chat_id),
+                [say(Msg("common.error"))],
+                language,
+                callback_id,
+                flood_wait=REPLY_FLOOD_WAIT,
             )
         except TelegramAPIError:
             log.warning("could not tell chat about the failure")

@@ -23,10 +23,10 @@ from handlers.events import Button, Label, Msg, Notice, Photos, Reply, Say
 
 MAX_TEXT = 4096  # Telegram's limit for one message
 MAX_CAPTION = 1024
-# A reply held back by flood control is resent after the wait Telegram asks for, unless that
-# wait is longer than a person would sit looking at the chat.
+# A conversation's answer held back by flood control is resent after the wait Telegram asks
+# for, unless that wait is longer than a person would sit looking at the chat.
 FLOOD_RETRIES = 3
-MAX_FLOOD_WAIT = 30  # seconds
+REPLY_FLOOD_WAIT = 30  # seconds
 
 
 def label(language: str, value: Label) -> str:
@@ -106,10 +106,14 @@ async def send_replies(
     language: str,
     callback_query_id: str | None = None,
     media: Callable[[str], Path] | None = None,
+    flood_wait: int = 0,
 ) -> None:
     """Send in order. A button press is always answered, so the client stops its spinner.
 
-    `media` maps a stored photo's hash to its file, for `Photos` replies."""
+    `media` maps a stored photo's hash to its file, for `Photos` replies. `flood_wait` is the
+    longest "retry after" sat out before a message is sent again; beyond it (and with the
+    default 0, for the delivery worker, which reschedules instead) TelegramRetryAfter is
+    raised."""
     notice = next((r for r in replies if isinstance(r, Notice)), None)
     if callback_query_id is not None:
         await bot.answer_callback_query(
@@ -126,7 +130,8 @@ async def send_replies(
         chunks = split_text(text_of(language, reply))
         for i, chunk in enumerate(chunks):
             last = i == len(chunks) - 1
-            await _send_message(bot, chat_id, chunk, markup(language, reply) if last else None)
+            reply_markup = markup(language, reply) if last else None
+            await _send_message(bot, chat_id, chunk, reply_markup, flood_wait)
 
 
 async def _send_message(
@@ -134,16 +139,17 @@ async def _send_message(
     chat_id: int | str,
     text: str,
     reply_markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None,
+    flood_wait: int,
 ) -> None:
-    """sendMessage; when Telegram's flood control answers "retry after N", wait N seconds and
-    send again. A 429 means nothing was delivered, so resending cannot duplicate; the wait
-    holds only this chat, which Telegram is slowing down anyway."""
+    """sendMessage; when Telegram's flood control answers "retry after N" (N <= flood_wait),
+    wait N seconds and send again. A 429 means nothing was delivered, so resending cannot
+    duplicate; the wait holds only this chat, which Telegram is slowing down anyway."""
     for attempt in range(FLOOD_RETRIES + 1):
         try:
             await bot.send_message(chat_id, text, reply_markup=reply_markup)
             return
         except TelegramRetryAfter as exc:
-            if attempt == FLOOD_RETRIES or exc.retry_after > MAX_FLOOD_WAIT:
+            if attempt == FLOOD_RETRIES or exc.retry_after > flood_wait:
                 raise
             await asyncio.sleep(exc.retry_after)
 
