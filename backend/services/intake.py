@@ -69,8 +69,15 @@ class UsulanSummary:
     permasalahan: str = ""
 
 
+def clean_text(value: object) -> str:
+    """Text as stored: trimmed, and without NUL or other control characters (PostgreSQL
+    refuses NUL; the others only garble pages and exports). Line breaks stay."""
+    text = str(value or "")
+    return "".join(ch for ch in text if ch in "\n\t" or ch.isprintable()).strip()
+
+
 def _text(draft: dict[str, Any], field: str) -> str:
-    value = str(draft.get(field) or "").strip()
+    value = clean_text(draft.get(field))
     if len(value) < MIN_TEXT_CHARS:
         raise InvalidInput(field, "too_short")
     if len(value) > MAX_TEXT_CHARS:
@@ -79,7 +86,7 @@ def _text(draft: dict[str, Any], field: str) -> str:
 
 
 def _optional(draft: dict[str, Any], field: str, max_len: int) -> str | None:
-    value = str(draft.get(field) or "").strip()
+    value = clean_text(draft.get(field))
     return value[:max_len] or None
 
 
@@ -142,8 +149,8 @@ class IntakeService:
             planning_year=self.planning_year,
             origin=origin.value,
             submitter_id=submitter_id,
-            submitter_name=(submitter_name or "").strip()[:120] or None,
-            submitter_phone=(submitter_phone or "").strip()[:32] or None,
+            submitter_name=clean_text(submitter_name)[:120] or None,
+            submitter_phone=clean_text(submitter_phone)[:32] or None,
             desa_code=desa.code,
             kecamatan_code=desa.kecamatan_code,
             dusun=_optional(draft, "dusun", 120),

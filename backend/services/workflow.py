@@ -15,10 +15,10 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.domain import Decision, Stage
+from backend.domain import MAX_TEXT_CHARS, MIN_TEXT_CHARS, Decision, Stage
 from backend.errors import Conflict, Forbidden, InvalidInput, NotFound
 from backend.services.history import append_event
-from backend.services.intake import normalise_code
+from backend.services.intake import clean_text, normalise_code
 from backend.services.notifications import Outbox
 from backend.services.officials import Actor, Role
 from backend.storage.models import Opd, Support, Usulan, UsulanEvent, UsulanPhoto
@@ -240,7 +240,7 @@ class WorkflowService:
         return DecisionResult(code=row.code, stage=row.stage, decision=row.decision)
 
     def _reason(self, request: DecisionRequest) -> tuple[str | None, str | None]:
-        note = (request.note or "").strip()[:1000] or None
+        note = clean_text(request.note)[:1000] or None
         reason = request.reason_code
         if request.decision is Decision.DITOLAK:
             if reason not in REASON_CODES:
@@ -339,10 +339,9 @@ class WorkflowService:
             raise Forbidden("only the submitter revises an usulan")
         if row.decision != Decision.PERLU_PERBAIKAN.value:
             raise Conflict(f"{row.code} is not waiting for a revision")
-        allowed = {"permasalahan", "usulan", "volume", "unit", "street", "photos"}
-        diff = {k: [_plain(getattr(row, k, None)), _plain(v)] for k, v in changes.items()
-                if k in allowed and k != "photos"}  # fmt: skip
-        values: dict[str, Any] = {k: v for k, v in changes.items() if k in allowed - {"photos"}}
+        values = _revision(changes)
+        diff = {k: [_plain(getattr(row, k)), _plain(v)] for k, v in values.items()
+                if getattr(row, k) != v}  # fmt: skip
         values["decision"] = Decision.MENUNGGU.value
         result = await self.session.execute(
             update(Usulan)
@@ -365,6 +364,33 @@ class WorkflowService:
         )
         await self.session.refresh(row)
         return DecisionResult(code=row.code, stage=row.stage, decision=row.decision)
+
+
+def _revision(changes: dict[str, Any]) -> dict[str, Any]:
+    """What a submitter may change when revising, checked like a new usulan."""
+    unknown = set(changes) - {"permasalahan", "usulan", "volume", "unit", "street"}
+    if unknown:
+        raise InvalidInput("changes", f"cannot change {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = {}
+    for field in ("permasalahan", "usulan"):
+        if field in changes:
+            text = clean_text(changes[field])
+            if not MIN_TEXT_CHARS <= len(text) <= MAX_TEXT_CHARS:
+                too = "too_short" if len(text) < MIN_TEXT_CHARS else "too_long"
+                raise InvalidInput(field, too)
+            values[field] = text
+    if changes.get("volume") is not None:
+        try:
+            volume = Decimal(str(changes["volume"]))
+        except InvalidOperation:
+            raise InvalidInput("volume", "not_a_number") from None
+        if not Decimal(0) < volume < Decimal("1e12"):
+            raise InvalidInput("volume", "out_of_range")
+        values["volume"] = volume
+    for field, limit in (("unit", 32), ("street", 200)):
+        if field in changes:
+            values[field] = clean_text(changes[field])[:limit] or None
+    return values
 
 
 def _plain(value: Any) -> Any:
