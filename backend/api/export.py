@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import multiprocessing
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -84,7 +87,10 @@ def export_rows(
 
 def to_xlsx(header: Sequence[str], table: Sequence[Sequence[Any]], sheet: str) -> bytes:
     out = io.BytesIO()
-    book = xlsxwriter.Workbook(out, {"in_memory": True})
+    # Residents' texts stay text: "=HYPERLINK(...)" must not become a live formula or link.
+    book = xlsxwriter.Workbook(
+        out, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False}
+    )
     ws = book.add_worksheet(sheet[:31])
     bold = book.add_format({"bold": True})
     ws.write_row(0, 0, header, bold)
@@ -93,3 +99,16 @@ def to_xlsx(header: Sequence[str], table: Sequence[Sequence[Any]], sheet: str) -
     ws.freeze_panes(1, 0)
     book.close()
     return out.getvalue()
+
+
+_pool: ProcessPoolExecutor | None = None
+
+
+async def xlsx_bytes(header: Sequence[str], table: Sequence[Sequence[Any]], sheet: str) -> bytes:
+    """Build the workbook in a worker process: writing 10,000 rows is a second of CPU that,
+    in this process, would stall every other request of the event loop."""
+    global _pool
+    if _pool is None:
+        _pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_pool, to_xlsx, list(header), list(table), sheet)

@@ -6,7 +6,8 @@ request commits at the end. Every route below needs a bearer token.
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -15,7 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 
-from backend.api.export import SIPD_COLUMNS, export_rows, to_xlsx
+from backend.api.export import SIPD_COLUMNS, export_rows, xlsx_bytes
 from backend.domain import Decision, Stage
 from backend.errors import DomainError, Forbidden, Unauthenticated
 from backend.services.context import Backend, Services
@@ -60,6 +61,7 @@ class QueueItemOut(BaseModel):
 class QueueOut(BaseModel):
     stage: str
     total: int
+    more: bool = Field(default=False, description="more than `total` (10,000) wait")
     page: int
     per_page: int
     items: list[QueueItemOut]
@@ -167,15 +169,21 @@ class CreatedInviteOut(InviteOut):
     deep_link: str | None
 
 
-async def current_actor(request: Request, token: Annotated[str | None, Depends(oauth2)]) -> Actor:
+async def bearer(token: Annotated[str | None, Depends(oauth2)]) -> str:
     if not token:
         raise Unauthenticated("a bearer token is required")
-    backend: Backend = request.app.state.backend
+    return token
+
+
+Token = Annotated[str, Depends(bearer)]
+
+
+@asynccontextmanager
+async def official_unit(backend: Backend, token: str) -> AsyncIterator[tuple[Actor, Services]]:
+    """One unit of work per request: the token is checked in the same transaction as the
+    work, so a request costs one connection checkout and one commit."""
     async with backend.unit() as services:
-        return await services.officials.authenticate(token)
-
-
-Current = Annotated[Actor, Depends(current_actor)]
+        yield await services.officials.authenticate(token), services
 
 
 def router(backend: Backend) -> APIRouter:
@@ -185,14 +193,17 @@ def router(backend: Backend) -> APIRouter:
     async def login(form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> TokenOut:
         """OAuth2 password login; the token lasts 12 hours."""
         async with backend.unit() as services:
-            token = await services.officials.login(form.username, form.password)
-        return TokenOut(access_token=token, expires_in=12 * 3600)
+            issued = await services.officials.login(form.username, form.password)
+        return TokenOut(access_token=issued, expires_in=12 * 3600)
 
     @api.get("/me", response_model=MeOut)
-    async def me(current: Current) -> MeOut:
-        return MeOut(
-            role=current.role.value, wilayah_code=current.wilayah_code, opd_code=current.opd_code
-        )
+    async def me(token: Token) -> MeOut:
+        async with official_unit(backend, token) as (current, _):
+            return MeOut(
+                role=current.role.value,
+                wilayah_code=current.wilayah_code,
+                opd_code=current.opd_code,
+            )
 
     def _filter(
         stage: Stage,
@@ -217,7 +228,7 @@ def router(backend: Backend) -> APIRouter:
     @api.get("/queues/{stage}", response_model=QueueOut)
     async def queue(
         stage: Stage,
-        current: Current,
+        token: Token,
         decision: Decision | None = Decision.MENUNGGU,
         kecamatan: str | None = None,
         desa: str | None = None,
@@ -229,11 +240,12 @@ def router(backend: Backend) -> APIRouter:
     ) -> QueueOut:
         """The Musrenbang queue of a stage, in working order, narrowed to the caller's scope."""
         wanted = _filter(stage, decision, kecamatan, desa, opd, category, q)
-        async with backend.unit() as services:
+        async with official_unit(backend, token) as (current, services):
             result = await services.queues.page(current, wanted, page, per_page)
         return QueueOut(
             stage=stage.value,
             total=result.total,
+            more=result.more,
             page=result.page,
             per_page=result.per_page,
             items=[QueueItemOut(**_item(r)) for r in result.items],
@@ -243,7 +255,7 @@ def router(backend: Backend) -> APIRouter:
     async def export(
         stage: Stage,
         fmt: Literal["xlsx", "csv"],
-        current: Current,
+        token: Token,
         decision: Decision | None = Decision.MENUNGGU,
         kecamatan: str | None = None,
         desa: str | None = None,
@@ -252,7 +264,7 @@ def router(backend: Backend) -> APIRouter:
     ) -> Response:
         """The queue with the columns of SIPD's usulan export; phones are masked."""
         wanted = _filter(stage, decision, kecamatan, desa, opd, category, None)
-        async with backend.unit() as services:
+        async with official_unit(backend, token) as (current, services):
             rows = await services.queues.all_rows(current, wanted)
             recommendations = await services.queues.recommendations([r.code for r in rows])
         table = export_rows(rows, recommendations, backend.wilayah)
@@ -261,7 +273,7 @@ def router(backend: Backend) -> APIRouter:
         if fmt == "csv":
             return Response(csv_text(SIPD_COLUMNS, table), media_type="text/csv; charset=utf-8",
                             headers=headers)  # fmt: skip
-        data = await asyncio.to_thread(to_xlsx, SIPD_COLUMNS, table, stage.value)
+        data = await xlsx_bytes(SIPD_COLUMNS, table, stage.value)
         return Response(
             data,
             media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -269,8 +281,8 @@ def router(backend: Backend) -> APIRouter:
         )
 
     @api.get("/usulan/{code}", response_model=UsulanOut)
-    async def usulan_detail(code: str, current: Current, request: Request) -> UsulanOut:
-        async with backend.unit() as services:
+    async def usulan_detail(code: str, token: Token, request: Request) -> UsulanOut:
+        async with official_unit(backend, token) as (current, services):
             detail = await services.workflow.detail(current, code)
         base = str(request.base_url).rstrip("/")
         desa = backend.wilayah.get(detail["desa_code"])
@@ -282,18 +294,18 @@ def router(backend: Backend) -> APIRouter:
         )
 
     @api.post("/usulan/{code}/decision", response_model=DecisionOut)
-    async def decide(code: str, body: DecisionIn, current: Current) -> DecisionOut:
-        async with backend.unit() as services:
+    async def decide(code: str, body: DecisionIn, token: Token) -> DecisionOut:
+        async with official_unit(backend, token) as (current, services):
             result = await services.workflow.decide(current, code, _request(body))
         return DecisionOut(code=result.code, stage=result.stage, decision=result.decision)
 
     @api.post("/decisions", response_model=list[BulkItemOut])
-    async def decide_many(body: BulkIn, current: Current) -> list[BulkItemOut]:
+    async def decide_many(body: BulkIn, token: Token) -> list[BulkItemOut]:
         """Each item is decided on its own: one refusal does not undo the others."""
         from backend.api.errors import status_of
 
         results: list[BulkItemOut] = []
-        async with backend.unit() as services:
+        async with official_unit(backend, token) as (current, services):
             for item in body.items:
                 try:
                     async with _savepoint(services):
@@ -307,8 +319,8 @@ def router(backend: Backend) -> APIRouter:
         return results
 
     @api.post("/invites", response_model=CreatedInviteOut, status_code=201, tags=["invites"])
-    async def create_invite(body: InviteIn, current: Current) -> CreatedInviteOut:
-        async with backend.unit() as services:
+    async def create_invite(body: InviteIn, token: Token) -> CreatedInviteOut:
+        async with official_unit(backend, token) as (current, services):
             created = await services.officials.create_invite(
                 body.role,
                 wilayah_code=body.wilayah_code,
@@ -321,21 +333,21 @@ def router(backend: Backend) -> APIRouter:
         return CreatedInviteOut(**created.invite.__dict__, code=created.code, deep_link=link)
 
     @api.get("/invites", response_model=list[InviteOut], tags=["invites"])
-    async def list_invites(current: Current) -> list[InviteOut]:
-        _admin(current)
-        async with backend.unit() as services:
+    async def list_invites(token: Token) -> list[InviteOut]:
+        async with official_unit(backend, token) as (current, services):
+            _admin(current)
             return [InviteOut(**i.__dict__) for i in await services.officials.list_invites()]
 
     @api.delete("/invites/{invite_id}", response_model=InviteOut, tags=["invites"])
-    async def revoke_invite(invite_id: int, current: Current) -> InviteOut:
-        async with backend.unit() as services:
+    async def revoke_invite(invite_id: int, token: Token) -> InviteOut:
+        async with official_unit(backend, token) as (current, services):
             revoked = await services.officials.revoke_invite(invite_id, current)
         return InviteOut(**revoked.__dict__)
 
     @api.get("/outbox", response_model=OutboxOut, tags=["operations"])
-    async def outbox_status(current: Current) -> OutboxOut:
-        _admin(current)
-        async with backend.unit() as services:
+    async def outbox_status(token: Token) -> OutboxOut:
+        async with official_unit(backend, token) as (current, services):
+            _admin(current)
             status = await services.delivery.status()
         return OutboxOut(
             counts=status.counts,
@@ -344,9 +356,9 @@ def router(backend: Backend) -> APIRouter:
         )
 
     @api.post("/outbox/retry", response_model=RetriedOut, tags=["operations"])
-    async def outbox_retry(body: RetryIn, current: Current) -> RetriedOut:
-        _admin(current)
-        async with backend.unit() as services:
+    async def outbox_retry(body: RetryIn, token: Token) -> RetriedOut:
+        async with official_unit(backend, token) as (current, services):
+            _admin(current)
             count = await services.delivery.retry_dead(body.ids or None)
         return RetriedOut(requeued=count)
 

@@ -23,7 +23,7 @@ from fastapi.templating import Jinja2Templates
 
 import locales
 from backend.api import charts
-from backend.api.export import SIPD_COLUMNS, export_rows, to_xlsx
+from backend.api.export import SIPD_COLUMNS, export_rows, xlsx_bytes
 from backend.domain import Decision, Stage
 from backend.errors import DomainError, Unauthenticated
 from backend.services.context import Backend
@@ -332,9 +332,8 @@ def router(backend: Backend) -> APIRouter:
                 return Response(
                     csv_text(SIPD_COLUMNS, table), media_type="text/csv", headers=headers
                 )
-            import asyncio
 
-            data = await asyncio.to_thread(to_xlsx, SIPD_COLUMNS, table, stage.value)
+            data = await xlsx_bytes(SIPD_COLUMNS, table, stage.value)
             return Response(
                 data,
                 headers=headers,

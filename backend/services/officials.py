@@ -20,6 +20,7 @@ from backend.services.wilayah import WilayahIndex
 from backend.storage.models import ApiToken, Credential, Invite, Official, Opd, User, utcnow
 
 OPEN311 = "open311"
+LAST_USED_GRANULARITY = timedelta(minutes=5)
 INVITE_TTL = timedelta(days=7)
 LOGIN_TOKEN_TTL = timedelta(hours=12)
 _hasher = PasswordHasher()
@@ -276,7 +277,11 @@ class OfficialService:
         actor = await self.actor_for(row.user_id)
         if actor is None:
             raise Unauthenticated("this account holds no active role")
-        row.last_used_at = utcnow()
+        now = utcnow()
+        # Note the use at most every few minutes: a write on every read would cost each API
+        # request an UPDATE and a WAL flush.
+        if row.last_used_at is None or _aware(row.last_used_at) < now - LAST_USED_GRANULARITY:
+            row.last_used_at = now
         return actor
 
     async def create_client_key(self, client: str) -> str:

@@ -20,6 +20,7 @@ from backend.services.officials import Actor, Role
 from backend.storage.models import User, Usulan, UsulanEvent
 
 MAX_PAGE = 200
+COUNT_CAP = 10_000
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class QueuePage:
     total: int
     page: int
     per_page: int
+    more: bool = False  # more than `total` (= COUNT_CAP) wait
 
 
 def _scoped(actor: Actor, wanted: QueueFilter) -> QueueFilter:
@@ -88,7 +90,7 @@ def _scoped(actor: Actor, wanted: QueueFilter) -> QueueFilter:
 
 
 def _query(f: QueueFilter) -> Select[Any]:
-    query = select(Usulan).where(Usulan.stage == f.stage.value)
+    query = select(Usulan.id).where(Usulan.stage == f.stage.value)
     if f.decision is not None:
         query = query.where(Usulan.decision == f.decision.value)
     if f.kecamatan:
@@ -111,30 +113,19 @@ def _query(f: QueueFilter) -> Select[Any]:
     return query
 
 
-def _row(u: Usulan, submitter_name: str | None) -> QueueRow:
-    return QueueRow(
-        code=u.code,
-        created_at=u.created_at,
-        desa_code=u.desa_code,
-        kecamatan_code=u.kecamatan_code,
-        category=u.category,
-        urusan_code=u.urusan_code,
-        opd=u.opd,
-        permasalahan=u.permasalahan,
-        usulan=u.usulan,
-        volume=u.volume,
-        unit=u.unit,
-        dusun=u.dusun,
-        rt=u.rt,
-        rw=u.rw,
-        street=u.street,
-        stage=u.stage,
-        decision=u.decision,
-        village_rank=u.village_rank,
-        support_count=u.support_count,
-        submitter_name=u.submitter_name or submitter_name,
-        submitter_phone=u.submitter_phone,
-    )
+# Only what a queue row shows: loading whole ORM objects costs more than the query itself.
+ROW_COLUMNS = tuple(
+    getattr(Usulan, name)
+    for name in QueueRow.__dataclass_fields__
+    if name not in {"submitter_name"}
+)
+
+
+def _row(values: Any) -> QueueRow:
+    data = dict(values._mapping)
+    display_name = data.pop("display_name")
+    data["submitter_name"] = data["submitter_name"] or display_name
+    return QueueRow(**data)
 
 
 class QueueService:
@@ -148,9 +139,10 @@ class QueueService:
             raise InvalidInput("page", f"page >= 1 and 1 <= per_page <= {MAX_PAGE}")
         f = _scoped(actor, wanted)
         base = _query(f)
-        total = int(
-            await self.session.scalar(select(func.count()).select_from(base.subquery())) or 0
-        )
+        # Counting a whole region's queue grows with its size; past COUNT_CAP "more than" is
+        # all a desk needs to know.
+        capped = base.limit(COUNT_CAP + 1).subquery()
+        total = int(await self.session.scalar(select(func.count()).select_from(capped)) or 0)
         rows = await self._rows(
             base.order_by(
                 Usulan.queue_rank, Usulan.support_count.desc(), Usulan.created_at, Usulan.id
@@ -158,7 +150,10 @@ class QueueService:
             .limit(per_page)
             .offset((page - 1) * per_page)
         )
-        return QueuePage(items=rows, total=total, page=page, per_page=per_page)
+        return QueuePage(
+            items=rows, total=min(total, COUNT_CAP), page=page, per_page=per_page,
+            more=total > COUNT_CAP,
+        )
 
     async def all_rows(
         self, actor: Actor, wanted: QueueFilter, limit: int = 100_000
@@ -171,29 +166,30 @@ class QueueService:
         )
 
     async def _rows(self, query: Select[Any]) -> list[QueueRow]:
-        rows = list((await self.session.execute(
-            query.add_columns(User.display_name).outerjoin(User, User.id == Usulan.submitter_id)
-        )).all())  # fmt: skip
-        return [_row(r[0], r[1]) for r in rows]
+        columns = (*ROW_COLUMNS, Usulan.submitter_name, User.display_name)
+        query = query.with_only_columns(*columns).outerjoin(User, User.id == Usulan.submitter_id)
+        return [_row(r) for r in (await self.session.execute(query)).all()]
 
     async def stats(self, actor: Actor, planning_year: int | None = None) -> Stats:
         return await stats(self.session, actor, planning_year)
 
     async def recommendations(self, codes: Sequence[str]) -> dict[str, dict[str, str]]:
         """Per usulan, the decision (with its reason) taken at each stage so far."""
-        if not codes:
-            return {}
-        rows = await self.session.execute(
-            select(Usulan.code, UsulanEvent.to_stage, UsulanEvent.to_decision,
-                   UsulanEvent.reason_code, UsulanEvent.note)
-            .join(UsulanEvent, UsulanEvent.usulan_id == Usulan.id)
-            .where(Usulan.code.in_(list(codes)), UsulanEvent.kind == "keputusan")
-            .order_by(UsulanEvent.id)
-        )  # fmt: skip
         found: dict[str, dict[str, str]] = {}
-        for code, stage, decision, reason, note in rows:
-            text = decision + (f" ({reason})" if reason else "") + (f": {note}" if note else "")
-            found.setdefault(code, {})[stage] = text
+        codes = list(codes)
+        # In chunks: a driver binds at most 32,767 parameters to one statement.
+        for start in range(0, len(codes), 5000):
+            rows = await self.session.execute(
+                select(Usulan.code, UsulanEvent.to_stage, UsulanEvent.to_decision,
+                       UsulanEvent.reason_code, UsulanEvent.note)
+                .join(UsulanEvent, UsulanEvent.usulan_id == Usulan.id)
+                .where(Usulan.code.in_(codes[start : start + 5000]),
+                       UsulanEvent.kind == "keputusan")
+                .order_by(UsulanEvent.id)
+            )  # fmt: skip
+            for code, stage, decision, reason, note in rows:
+                text = decision + (f" ({reason})" if reason else "")
+                found.setdefault(code, {})[stage] = text + (f": {note}" if note else "")
         return found
 
 
@@ -243,8 +239,13 @@ def mask_phone(phone: str | None) -> str:
 
 
 def csv_text(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """CSV where no cell can run as a spreadsheet formula (a leading =, +, -, @ is quoted)."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(header)
-    writer.writerows(rows)
+    for row in rows:
+        writer.writerow(
+            "'" + v if isinstance(v, str) and v.startswith(("=", "+", "-", "@")) else v
+            for v in row
+        )
     return out.getvalue()

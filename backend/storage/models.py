@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -98,15 +99,17 @@ class Usulan(Base):
         # the first page of a queue is an index range scan whatever the table's size.
         Index(
             "ix_usulan_queue_kecamatan",
-            "stage", "decision", "kecamatan_code", "queue_rank", "support_count", "created_at",
+            "stage", "decision", "kecamatan_code", "queue_rank", text("support_count DESC"),
+            "created_at", "id",
         ),
         Index(
             "ix_usulan_queue_opd",
-            "stage", "decision", "opd", "queue_rank", "support_count", "created_at",
+            "stage", "decision", "opd", "queue_rank", text("support_count DESC"), "created_at",
+            "id",
         ),
         Index(
             "ix_usulan_queue_region",
-            "stage", "decision", "queue_rank", "support_count", "created_at",
+            "stage", "decision", "queue_rank", text("support_count DESC"), "created_at", "id",
         ),
         Index("ix_usulan_desa_stage", "desa_code", "stage", "decision"),
         Index("ix_usulan_submitter", "submitter_id", "created_at"),

@@ -16,6 +16,12 @@ down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+QUEUE_INDEXES = (
+    ("ix_usulan_queue_kecamatan", ["kecamatan_code"]),
+    ("ix_usulan_queue_opd", ["opd"]),
+    ("ix_usulan_queue_region", []),
+)
+
 
 def upgrade() -> None:
     op.create_table(
@@ -267,22 +273,23 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_usulan_desa_stage", ["desa_code", "stage", "decision"], unique=False
         )
-        batch_op.create_index(
-            "ix_usulan_queue_kecamatan",
-            ["stage", "decision", "kecamatan_code", "queue_rank", "support_count", "created_at"],
-            unique=False,
-        )
-        batch_op.create_index(
-            "ix_usulan_queue_opd",
-            ["stage", "decision", "opd", "queue_rank", "support_count", "created_at"],
-            unique=False,
-        )
-        batch_op.create_index(
-            "ix_usulan_queue_region",
-            ["stage", "decision", "queue_rank", "support_count", "created_at"],
-            unique=False,
-        )
         batch_op.create_index("ix_usulan_submitter", ["submitter_id", "created_at"], unique=False)
+    # The queue indexes, in queue order (support DESC): autogenerate cannot compare indexes
+    # with expressions, so they are written here by hand; models.QUEUE_INDEXES matches them.
+    for name, scope in QUEUE_INDEXES:
+        op.create_index(
+            name,
+            "usulan",
+            [
+                "stage",
+                "decision",
+                *scope,
+                "queue_rank",
+                sa.text("support_count DESC"),
+                "created_at",
+                "id",
+            ],  # fmt: skip
+        )
 
     op.create_table(
         "usulan_events",
@@ -362,11 +369,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_usulan_events_usulan_id"))
 
     op.drop_table("usulan_events")
+    for name, _ in QUEUE_INDEXES:
+        op.drop_index(name, table_name="usulan")
     with op.batch_alter_table("usulan", schema=None) as batch_op:
         batch_op.drop_index("ix_usulan_submitter")
-        batch_op.drop_index("ix_usulan_queue_region")
-        batch_op.drop_index("ix_usulan_queue_opd")
-        batch_op.drop_index("ix_usulan_queue_kecamatan")
         batch_op.drop_index("ix_usulan_desa_stage")
 
     op.drop_table("usulan")
