@@ -16,7 +16,6 @@ from backend.storage.models import Base
 from handlers.context import STEPS
 from tests.chat import Resident, walk_to
 
-
 # Indexes with a DESC column: Alembic cannot compare them, so they are checked apart below.
 QUEUE_INDEXES = {"ix_usulan_queue_kecamatan", "ix_usulan_queue_opd", "ix_usulan_queue_region"}
 
