@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from handlers import intake
+from handlers import intake, support
 from handlers.context import Ctx, prompt_of, stale_button, step, unexpected
 from handlers.events import Button, ButtonPress, Event, Msg, Notice, Reply, say
 
@@ -31,13 +31,24 @@ def _ask_consent(ctx: Ctx) -> list[Reply]:
 async def on_consent(ctx: Ctx, event: Event) -> list[Reply]:
     if isinstance(event, ButtonPress):
         if event.payload == "consent:yes":
-            await ctx.services.users.record_consent(ctx.user.id)
+            await ctx.services.users.record_consent(ctx.user.id, ctx.incoming.sender.display_name)
+            pending = ctx.data.get("then_support")
+            if pending:  # consent was asked on the way to /dukung KODE
+                ctx.reset()
+                ctx.user = replace(ctx.user, consented=True)
+                return [say("account.consent_thanks"), *await support.support_code(ctx, pending)]
             return [say("account.consent_thanks"), *intake.begin(ctx)]
         if event.payload == "consent:no":
             ctx.reset()
             return [say("account.consent_declined")]
         return stale_button()
     return unexpected(ctx, event)
+
+
+def consent_then_support(ctx: Ctx, code: str) -> list[Reply]:
+    """/dukung from someone who has not agreed to the privacy terms yet: ask first."""
+    ctx.conversation.data = {"then_support": code.strip()[:20]}
+    return ctx.go(CONSENT)
 
 
 def start(ctx: Ctx) -> list[Reply]:
@@ -95,7 +106,8 @@ def _ask_delete(ctx: Ctx) -> list[Reply]:
 
 
 def ask_delete(ctx: Ctx) -> list[Reply]:
-    ctx.data["return_to"] = ctx.state
+    if ctx.state != DELETE:  # asked twice: still return to where the person was
+        ctx.data["return_to"] = ctx.state
     return ctx.go(DELETE)
 
 
@@ -111,3 +123,14 @@ async def on_delete(ctx: Ctx, event: Event) -> list[Reply]:
             return [say("account.delete_kept"), *prompt_of(ctx)]
         return stale_button()
     return unexpected(ctx, event)
+
+
+async def toggle_notifications(ctx: Ctx) -> list[Reply]:
+    """/notifikasi: mute the news about one's usulan, or hear it again."""
+    muted = not ctx.user.notifications_muted
+    await ctx.services.delivery.set_muted(ctx.user.id, muted)
+    ctx.user = replace(ctx.user, notifications_muted=muted)
+    return [
+        say("account.notifications_muted" if muted else "account.notifications_on"),
+        *prompt_of(ctx),
+    ]

@@ -11,7 +11,7 @@ import logging
 from backend.services.context import Services
 from backend.services.conversations import IDLE
 from backend.services.intake import normalise_code
-from handlers import account, intake, status
+from handlers import account, enrol, intake, rembuk, status, support, village
 from handlers.context import STEPS, Ctx, prompt_of, stale_button
 from handlers.events import (
     ButtonPress,
@@ -41,11 +41,32 @@ COMMAND_ALIASES = {
     "usulan_saya": "usulan_saya",
     "my": "usulan_saya",
     "hapus_data": "hapus_data",
+    "notifikasi": "notifikasi",
+    "notifications": "notifikasi",
     "delete_my_data": "hapus_data",
+    "dukung": "dukung",
+    "support": "dukung",
+    "daftar": "daftar",
+    "enrol": "daftar",
+    "desa": "desa",
+    "village": "desa",
+    "rembuk": "rembuk",
+    "usulan_warga": "usulan_warga",
+    "on_behalf": "usulan_warga",
 }
 
 # Shown in the channel's command menu (Telegram's setMyCommands), in this order.
-MENU_COMMANDS = ("start", "usulan_saya", "status", "bahasa", "bantuan", "batal")
+# Officials' commands (/daftar, /desa, /rembuk, /usulan_warga) work but stay out of the menu.
+MENU_COMMANDS = (
+    "start",
+    "usulan_saya",
+    "status",
+    "dukung",
+    "notifikasi",
+    "bahasa",
+    "bantuan",
+    "batal",
+)
 
 
 async def handle(incoming: Incoming, services: Services) -> Outcome:
@@ -55,7 +76,6 @@ async def handle(incoming: Incoming, services: Services) -> Outcome:
         external_id=sender.external_id,
         chat_id=sender.chat_id,
         language_hint=sender.language_code,
-        display_name=sender.display_name,
     )
     conversation = await services.conversations.load(user.id)
     ctx = Ctx(services, user, conversation, incoming)
@@ -73,6 +93,10 @@ async def _route(ctx: Ctx) -> list[Reply]:
             return await account.set_language(ctx, event.payload.removeprefix("lang:"))
         if event.payload.startswith("draft:"):
             return account.on_draft_choice(ctx, event.payload)
+        if event.payload.startswith("fix:"):  # Perbaiki, from /usulan_saya or a notification
+            return await support.start_revision(ctx, event.payload.removeprefix("fix:"))
+        if event.payload.startswith("rb:confirm:") and ctx.state != rembuk.SUMMARY:
+            return await rembuk.confirm_button(ctx, event.payload)
     if (
         isinstance(event, Photo)
         and event.media_group_id is not None
@@ -101,6 +125,8 @@ async def _idle(ctx: Ctx) -> list[Reply]:
 async def _command(ctx: Ctx, command: Command) -> list[Reply]:
     name = COMMAND_ALIASES.get(command.name)
     if name == "start":
+        if command.args and enrol.looks_like_invite(command.args):
+            return await enrol.claim(ctx, command.args)  # an official's deep link
         return account.start(ctx)
     if name == "batal":
         if ctx.state == IDLE:
@@ -108,7 +134,8 @@ async def _command(ctx: Ctx, command: Command) -> list[Reply]:
         ctx.reset()
         return [say("common.cancelled", clear_keyboard=True)]
     if name == "bantuan":
-        return [say("common.help"), *prompt_of(ctx)]
+        extra = ["village.help"] if await enrol.village_actor(ctx) else []
+        return [say("common.help", *extra), *prompt_of(ctx)]
     if name == "bahasa":
         return account.choose_language()
     if name == "status":
@@ -117,4 +144,18 @@ async def _command(ctx: Ctx, command: Command) -> list[Reply]:
         return await status.mine(ctx)
     if name == "hapus_data":
         return account.ask_delete(ctx)
+    if name == "notifikasi":
+        return await account.toggle_notifications(ctx)
+    if name == "dukung":
+        if command.args.strip() and not ctx.user.consented:
+            return account.consent_then_support(ctx, command.args)
+        return await support.support_code(ctx, command.args)
+    if name == "daftar":
+        return await enrol.claim(ctx, command.args)
+    if name == "desa":
+        return await village.desa(ctx)
+    if name == "rembuk":
+        return await rembuk.command(ctx)
+    if name == "usulan_warga":
+        return await village.on_behalf(ctx)
     return [say(Msg("common.unknown_command", {"command": command.name[:32]})), *prompt_of(ctx)]

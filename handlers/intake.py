@@ -7,14 +7,16 @@ edited; after an edit the resident comes back to the summary.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
 import locales
-from backend.domain import MAX_PHOTO_BYTES, MAX_PHOTOS, MAX_TEXT_CHARS, MIN_TEXT_CHARS
+from backend.domain import MAX_PHOTO_BYTES, MAX_PHOTOS, MAX_TEXT_CHARS, MIN_TEXT_CHARS, Origin
 from backend.errors import InvalidInput, PhotoRejected
 from backend.services.wilayah import DesaMatch
 from handlers.context import Ctx, reprompt, stale_button, step, unexpected
+from handlers.enrol import excerpt, village_actor
 from handlers.events import (
     Button,
     ButtonPress,
@@ -39,6 +41,7 @@ VOLUME = "intake.volume"
 PHOTOS = "intake.photos"
 BENEFICIARIES = "intake.beneficiaries"
 SUMMARY = "intake.summary"
+SIMILAR = "intake.similar"  # similar usulan offered before sending (handlers.support)
 
 ORDER = (DESA, LOCATION, ADDRESS, CATEGORY, PROBLEM, REQUEST, VOLUME, PHOTOS, BENEFICIARIES)
 # Field name in the summary's edit buttons -> the step that asks for it.
@@ -200,10 +203,15 @@ def _ask_category(ctx: Ctx) -> list[Reply]:
     return [say("intake.ask_category", buttons=rows)]
 
 
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"[\w&]+", text.lower()))
+
+
 def _category_from_text(ctx: Ctx, text: str) -> str | None:
-    wanted = text.strip().lower()
+    """A category typed as its label ("lampu jalan"), without the emoji the button shows."""
+    wanted = _words(text)
     for category in ctx.services.categories:
-        if wanted in locales.variants(f"category.{category.key}"):
+        if wanted in {_words(v) for v in locales.variants(f"category.{category.key}")}:
             return category.key
     return None
 
@@ -338,6 +346,10 @@ async def on_photos(ctx: Ctx, event: Event) -> list[Reply]:
         return advance(ctx, say(Msg("intake.photos_complete", {"max": MAX_PHOTOS})))
     if same_album:
         return []  # one answer per album: its first photo already got one
+    if album is not None:
+        # The album's other photos are still arriving: no count yet, it would be wrong.
+        done = (Button(Msg("button.photos_done"), f"skip:{ctx.state}"),)
+        return [say(Msg("intake.album_received", {"max": MAX_PHOTOS}), buttons=(done,))]
     return _ask_photos(ctx)
 
 
@@ -386,8 +398,16 @@ def summary_lines(ctx: Ctx) -> list[Msg]:
     )
     volume: Msg | str = f"{d['volume']} {d['unit']}" if d.get("volume") else none
     category: Msg = Msg(f"category.{d['category']}") if d.get("category") else none
+    behalf = ctx.data.get("on_behalf")
+    resident = (
+        [Msg("summary.on_behalf", {"name": behalf.get("name") or none,
+                                   "phone": behalf.get("phone") or none})]
+        if behalf is not None
+        else []
+    )  # fmt: skip
     return [
         Msg("summary.title"),
+        *resident,
         Msg(
             "summary.body",
             {
@@ -406,8 +426,14 @@ def summary_lines(ctx: Ctx) -> list[Msg]:
     ]
 
 
+def _editable(ctx: Ctx) -> list[str]:
+    """On behalf of a resident the desa is the official's own and cannot be changed."""
+    on_behalf = ctx.data.get("on_behalf") is not None
+    return [f for f in EDITABLE if not (on_behalf and f == "desa")]
+
+
 def _summary(ctx: Ctx) -> list[Reply]:
-    fields = list(EDITABLE)
+    fields = _editable(ctx)
     edit_buttons = [Button(Msg(f"button.edit.{f}"), f"edit:{f}") for f in fields]
     rows = [tuple(edit_buttons[i : i + 3]) for i in range(0, len(edit_buttons), 3)]
     rows.append((Button(Msg("button.submit"), "submit"), Button(Msg("button.cancel"), "cancel")))
@@ -418,7 +444,7 @@ def _summary(ctx: Ctx) -> list[Reply]:
 async def on_summary(ctx: Ctx, event: Event) -> list[Reply]:
     if isinstance(event, ButtonPress):
         field = event.payload.removeprefix("edit:")
-        if event.payload.startswith("edit:") and field in EDITABLE:
+        if event.payload.startswith("edit:") and field in _editable(ctx):
             ctx.data["editing"] = True
             if field == "foto":
                 ctx.draft["photos"] = []  # new photos replace the earlier ones
@@ -427,14 +453,35 @@ async def on_summary(ctx: Ctx, event: Event) -> list[Reply]:
             ctx.reset()
             return [say("common.cancelled", clear_keyboard=True)]
         if event.payload == "submit":
-            return await _submit(ctx)
+            return await _offer_similar(ctx) or await submit_draft(ctx)
         return stale_button()
     if isinstance(event, Text):
         return reprompt(ctx, "summary.use_buttons")
     return unexpected(ctx, event)
 
 
-async def _submit(ctx: Ctx) -> list[Reply]:
+async def _offer_similar(ctx: Ctx) -> list[Reply] | None:
+    """Before a resident's usulan is sent: similar open ones of the same desa and category,
+    which they may back instead of sending a duplicate."""
+    d = ctx.draft
+    if ctx.data.get("on_behalf") is not None or not (d.get("desa_code") and d.get("category")):
+        return None
+    found = await ctx.services.support.similar(
+        d["desa_code"],
+        d["category"],
+        f"{d.get('usulan') or ''} {d.get('permasalahan') or ''}",
+        exclude_submitter=ctx.user.id,
+    )
+    if not found:
+        return None
+    ctx.data["similar"] = [[s.code, excerpt(s.usulan, 80), s.support_count] for s in found]
+    return ctx.go(SIMILAR)
+
+
+async def submit_draft(ctx: Ctx) -> list[Reply]:
+    behalf = ctx.data.get("on_behalf")
+    if behalf is not None:
+        return await _submit_on_behalf(ctx, behalf)
     try:
         submitted = await ctx.services.intake.submit(
             dict(ctx.draft),
@@ -457,6 +504,39 @@ async def _submit(ctx: Ctx) -> list[Reply]:
                     "desa": desa.label if desa else submitted.desa_code,
                     "year": ctx.services.planning_year,
                 },
+            ),
+            clear_keyboard=True,
+        )
+    ]
+
+
+async def _submit_on_behalf(ctx: Ctx, behalf: dict[str, Any]) -> list[Reply]:
+    """A kepala desa (or the village operator) sends the usulan of a resident without a phone:
+    the desa is the official's own, the resident is named on the usulan, the origin recorded."""
+    actor = await village_actor(ctx)
+    if actor is None or ctx.draft.get("desa_code") != actor.wilayah_code:
+        ctx.reset()
+        return [say("village.only_officials", clear_keyboard=True)]
+    try:
+        submitted = await ctx.services.intake.submit(
+            dict(ctx.draft),
+            submitter_id=ctx.user.id,
+            origin=Origin.KEPALA_DESA,
+            channel=ctx.incoming.sender.channel,
+            message_ref=ctx.incoming.message_ref,
+            submitter_name=behalf.get("name"),
+            submitter_phone=behalf.get("phone"),
+        )
+    except InvalidInput as exc:
+        target = FIELD_STEP.get(exc.field, SUMMARY)
+        ctx.data["editing"] = True
+        return ctx.go(target, say(Msg(f"summary.invalid.{exc.field}")))
+    ctx.reset()
+    return [
+        say(
+            Msg(
+                "intake.submitted_on_behalf",
+                {"code": submitted.code, "name": behalf.get("name") or "-"},
             ),
             clear_keyboard=True,
         )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from backend.domain import Decision
 from backend.services.intake import UsulanSummary
 from handlers.context import Ctx
-from handlers.events import Msg, Reply, say
+from handlers.events import Button, Msg, Reply, say
 
 MAX_LISTED = 10
 
@@ -51,6 +52,9 @@ async def status(ctx: Ctx, code_text: str) -> list[Reply]:
                 },
             )
         )
+    if ctx.services.public_url:
+        url = f"{ctx.services.public_url.rstrip('/')}/u/{found.code}"
+        lines.append(Msg("status.public_link", {"url": url}))
     return [say(*lines)]
 
 
@@ -59,6 +63,7 @@ async def mine(ctx: Ctx) -> list[Reply]:
     if not items:
         return [say("status.mine_empty")]
     lines = [Msg("status.mine_header", {"count": len(items)})]
+    to_fix: list[str] = []
     for item in items:
         lines.append(
             Msg(
@@ -71,8 +76,16 @@ async def mine(ctx: Ctx) -> list[Reply]:
                 },
             )
         )
+        if item.decision == Decision.PERLU_PERBAIKAN.value:
+            lines.append(Msg("status.mine_needs_fix", {"code": item.code}))
+            to_fix.append(item.code)
     lines.append(Msg("status.mine_hint"))
-    return [say(*lines)]
+    # The same payload as the notification's button: handled wherever the person is.
+    buttons = tuple(
+        (Button(Msg("button.fix_code", {"code": code}), f"fix:{code.replace('-', '')}"),)
+        for code in to_fix
+    )
+    return [say(*lines, buttons=buttons)]
 
 
 def _excerpt(text: str, limit: int = 120) -> str:

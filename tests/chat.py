@@ -16,8 +16,11 @@ from PIL import ExifTags, Image
 from sqlalchemy import select
 
 import locales
+from backend.domain import Decision, Stage
 from backend.services.context import Backend
 from backend.services.conversations import IDLE, ConversationState
+from backend.services.officials import Role
+from backend.services.workflow import DecisionRequest
 from backend.storage.models import Conversation, User
 from bot.telegram.render import label, text_of
 from handlers.dispatch import handle
@@ -237,18 +240,121 @@ ANSWERS: dict[str, Answer] = {
 }
 
 
+# --- conversations that do not begin with /start -----------------------------------------
+
+
+def _short(code: str) -> str:
+    return code.replace("-", "")
+
+
+async def _neighbour_usulan(r: Resident) -> str:
+    """An usulan of someone else in Pasar Baru, with the texts `walk_to` itself answers."""
+    return await submit_usulan(Resident(r.backend, f"neighbour-of-{r.sender.external_id}"))
+
+
+async def _enrol_kepala_desa(r: Resident) -> None:
+    """This person becomes the kepala desa of Pasar Baru by claiming an invite in the chat."""
+    async with r.backend.unit() as services:
+        invite = await services.officials.create_invite(Role.KEPALA_DESA, wilayah_code=PASAR_BARU)
+    await r.send(f"/daftar {invite.code}")
+
+
+async def _open_desa(r: Resident) -> None:
+    await _enrol_kepala_desa(r)
+    await _neighbour_usulan(r)
+    await r.send("/desa")
+
+
+async def _on_behalf(r: Resident) -> None:
+    await _enrol_kepala_desa(r)
+    await r.send("/usulan_warga")
+
+
+async def _open_rembuk(r: Resident) -> None:
+    await _enrol_kepala_desa(r)
+    await r.send("/rembuk")
+
+
+async def _similar_exists(r: Resident) -> None:
+    await _neighbour_usulan(r)
+    await r.send("/start")
+
+
+async def _returned_for_revision(r: Resident) -> None:
+    """The resident's usulan comes back with perlu_perbaikan; they press Perbaiki."""
+    code = await submit_usulan(r)
+    async with r.backend.unit() as services:
+        user = await services.officials.official_user("Lurah Pasar Baru")
+        lurah = await services.officials.grant(user, Role.KEPALA_DESA, wilayah_code=PASAR_BARU)
+        returned = DecisionRequest(Stage.DESA, Decision.PERLU_PERBAIKAN, note="Lengkapi ukurannya.")
+        await services.workflow.decide(lurah, code, returned)
+    await r.press(f"fix:{_short(code)}")
+
+
+def _on_card(action: str) -> Answer:
+    async def press(r: Resident) -> None:
+        code = (await r.conversation()).data["review"]["code"]
+        await r.press(f"rv:{action}:{_short(code)}")
+
+    return press
+
+
+# How a conversation that is not the resident intake begins, by the state to reach.
+STARTS: dict[str, Answer] = {
+    **dict.fromkeys(
+        ("village.menu", "village.review", "village.fix_note", "village.reject_reason",
+         "village.reject_note", "village.merge"),
+        _open_desa,
+    ),
+    **dict.fromkeys(("village.resident_name", "village.resident_phone"), _on_behalf),
+    **dict.fromkeys(
+        ("rembuk.date", "rembuk.place", "rembuk.total", "rembuk.women", "rembuk.groups",
+         "rembuk.minutes", "rembuk.rank", "rembuk.summary"),
+        _open_rembuk,
+    ),
+    "intake.similar": _similar_exists,
+    **dict.fromkeys(("revise.request", "revise.problem"), _returned_for_revision),
+}  # fmt: skip
+ANSWERS.update(
+    {
+        "village.menu": lambda r: r.press("vm:review"),
+        "village.review": _on_card("fix"),
+        "village.resident_name": lambda r: r.send("Mbah Karto"),
+        "rembuk.date": lambda r: r.press("rb:today"),
+        "rembuk.place": lambda r: r.send("Balai kelurahan"),
+        "rembuk.total": lambda r: r.send("40"),
+        "rembuk.women": lambda r: r.send("18"),
+        "rembuk.groups": lambda r: r.press("skip:rembuk.groups"),
+        "rembuk.minutes": lambda r: r.press("skip:rembuk.minutes"),
+        "rembuk.rank": lambda r: r.press("rk:done"),
+        "revise.request": lambda r: r.press("skip:revise.request"),
+    }
+)
+# Where a step has several ways on, the way towards these states.
+BRANCHES: dict[str, dict[str, Answer]] = {
+    "village.reject_reason": {"village.review": _on_card("no")},
+    "village.reject_note": {
+        "village.review": _on_card("no"),
+        "village.reject_reason": lambda r: r.press("rj:duplikat"),
+    },
+    "village.merge": {"village.review": _on_card("merge")},
+    "intake.similar": {"intake.summary": lambda r: r.press("submit")},
+}
+
+
 async def walk_to(resident: Resident, target: str, *, max_steps: int = 20) -> None:
     """From wherever the resident is, answer each question validly until `target` is asked."""
     if await resident.state() == IDLE:
-        await resident.send("/start")
+        await STARTS.get(target, lambda r: r.send("/start"))(resident)
     if target == "account.delete":
         await resident.send("/hapus_data")
         return
+    answers = {**ANSWERS, **BRANCHES.get(target, {})}
     for _ in range(max_steps):
         state = await resident.state()
         if state == target:
             return
-        answer = ANSWERS.get(state)
+        answer = answers.get(state)
         if answer is None:
             raise AssertionError(f"cannot walk from {state!r} to {target!r}")
         await answer(resident)
@@ -264,6 +370,8 @@ async def submit_usulan(resident: Resident, photos: tuple[bytes, ...] = ()) -> s
         await resident.press("skip:intake.photos")
     await walk_to(resident, "intake.summary")
     await resident.press("submit")
+    if await resident.state() == "intake.similar":  # similar usulan offered: send anyway
+        await resident.press("dk:own")
     match = CODE_RE.search(resident.text)
     if match is None:
         raise AssertionError(f"no tracking code in {resident.text!r}")

@@ -248,6 +248,9 @@ class Warga:
         await self.press_data("skip:intake.photos")
         await self.say("200")
         submitted = await self.press("Kirim")
+        if not TRACKING_CODE.search(submitted.text):
+            # Similar usulan of the village were offered first: this resident sends their own.
+            submitted = await self.press("Tetap kirim")
         return tracking_code(submitted.text)
 
 

@@ -90,6 +90,7 @@ class Services:
         self.public = PublicService(session)
         self.rembuk = RembukService(session, self.outbox)
         self.support = SupportService(session, self.workflow)
+        self.public_url = backend.settings.public_url
         self.wilayah = backend.wilayah
         self.categories = backend.categories
         self.media = backend.media

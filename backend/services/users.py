@@ -29,6 +29,7 @@ class UserView:
     consented: bool
     reachable: bool
     consent_at: datetime | None = None
+    notifications_muted: bool = False
 
 
 def _view(user: User) -> UserView:
@@ -38,6 +39,7 @@ def _view(user: User) -> UserView:
         consented=user.consent_at is not None,
         reachable=user.reachable,
         consent_at=user.consent_at,
+        notifications_muted=user.notifications_muted,
     )
 
 

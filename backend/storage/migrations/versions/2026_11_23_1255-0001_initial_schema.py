@@ -16,7 +16,7 @@ down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-QUEUE_INDEXES = (
+QUEUE_INDEXES: tuple[tuple[str, list[str]], ...] = (
     ("ix_usulan_queue_kecamatan", ["kecamatan_code"]),
     ("ix_usulan_queue_opd", ["opd"]),
     ("ix_usulan_queue_region", []),
