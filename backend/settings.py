@@ -62,6 +62,9 @@ class Settings(BaseSettings):
         default=1.0, ge=0, description="Seconds between messages to one private chat"
     )
     delivery_group_per_minute: int = Field(default=20, gt=0, description="Per group chat")
+    delivery_concurrency: int = Field(
+        default=4, ge=1, le=32, description="Sends in flight at once (a distant API needs some)"
+    )
     delivery_lease_seconds: float = Field(
         default=60.0, gt=0, description="How long a claimed notification is reserved for one worker"
     )

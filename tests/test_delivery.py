@@ -266,6 +266,8 @@ async def test_worker_killed_mid_run_delivers_everything_after_restart(db_url, t
         "MUSRENBOT_QUIET_HOURS": "",
         "MUSRENBOT_DELIVERY_PER_SECOND": "20",
         "MUSRENBOT_DELIVERY_LEASE_SECONDS": "2",
+        # One send in flight, so "at most the message in flight" means at most one.
+        "MUSRENBOT_DELIVERY_CONCURRENCY": "1",
         "MUSRENBOT_MEDIA_DIR": str(tmp_path / "media"),
     }
 

@@ -9,12 +9,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.domain import Decision, Stage
 from backend.storage.models import Notification, Official, Support, User, Usulan, Wilayah
+from backend.storage.upsert import insert_ignoring_duplicates
 
 # Whose queue a stage is, by role (the Bappeda admins are told about the stages they run).
 QUEUE_OWNERS = {
@@ -34,19 +33,11 @@ class Outbox:
         self.groups = groups or {}  # kecamatan or OPD code -> Telegram group chat id
 
     async def add(self, rows: Iterable[dict[str, Any]]) -> int:
-        """Write notification rows; returns how many were new (not already queued)."""
-        batch = list(rows)
-        if not batch:
-            return 0
-        # A repeated cause (the same decision seen twice) must not notify twice: the dedupe
-        # key is unique and a clash is skipped. The dialects spell that differently.
-        dialect = self.session.bind.dialect.name if self.session.bind else "sqlite"
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        statement = (
-            insert(Notification).values(batch).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        """Write notification rows; returns how many were new. A repeated cause (the same
+        decision seen twice) notifies once: the dedupe key is unique and a clash is skipped."""
+        return await insert_ignoring_duplicates(
+            self.session, Notification, list(rows), ("dedupe_key",)
         )
-        result = await self.session.execute(statement)
-        return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def _recipients(self, usulan_id: int, submitter_id: int | None) -> list[User]:
         ids = set(

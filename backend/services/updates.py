@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.storage.models import ProcessedUpdate, utcnow
+from backend.storage.upsert import insert_ignoring_duplicates
 
 
 class UpdateLog:
@@ -19,16 +21,12 @@ class UpdateLog:
         The row commits together with what handling the update changed, so a crash in
         between leaves neither and the redelivery is processed in full.
         """
-        try:
-            async with self.session.begin_nested():
-                self.session.add(ProcessedUpdate(channel=channel, update_id=update_id))
-        except IntegrityError:
-            return False
-        return True
+        row = {"channel": channel, "update_id": update_id, "processed_at": utcnow()}
+        keys = ("channel", "update_id")
+        return await insert_ignoring_duplicates(self.session, ProcessedUpdate, [row], keys) == 1
 
     async def forget_older_than(self, days: int = 7) -> int:
-        from datetime import timedelta
-
+        """Telegram redelivers for a day at most; a week of ids is plenty to recognise them."""
         cutoff = utcnow() - timedelta(days=days)
         result = await self.session.execute(
             delete(ProcessedUpdate).where(ProcessedUpdate.processed_at < cutoff)

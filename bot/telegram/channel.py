@@ -19,13 +19,22 @@ from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
-from aiogram.types import BotCommand, BotCommandScopeDefault, TelegramObject, Update
+from aiogram.methods import Response
+from aiogram.types import (
+    BotCommand,
+    BotCommandScopeDefault,
+    File,
+    Message,
+    TelegramObject,
+    Update,
+    User,
+)
 
 import locales
 from backend.domain import MAX_PHOTO_BYTES
 from backend.errors import PhotoRejected
 from backend.services.context import Backend
-from bot.telegram.render import REPLY_FLOOD_WAIT, send_replies
+from bot.telegram.render import REPLY_FLOOD_WAIT, callback_answer, send_replies
 from bot.telegram.translate import CHANNEL, chat_key, to_incoming
 from handlers.dispatch import MENU_COMMANDS, handle
 from handlers.events import Incoming, Msg, Photo, say
@@ -33,6 +42,14 @@ from handlers.events import Incoming, Msg, Photo, say
 log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
+
+# aiogram parses every Bot API answer into Response[T]; pydantic caches those generic types
+# only weakly, so a garbage collection can make the next call rebuild them. Hold on to the
+# ones this bot uses.
+_RESPONSE_TYPES = tuple(
+    Response[kind]  # type: ignore[valid-type]
+    for kind in (Message, bool, list[Message], File, User, list[BotCommand])
+)
 WEBHOOK_PATH = "/telegram/webhook"
 
 
@@ -54,6 +71,7 @@ class TelegramChannel:
         # One lock per chat, dropped when no update of that chat is in flight.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._polling: asyncio.Task[None] | None = None
+        self.answers_in_webhook_body = False
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -72,6 +90,7 @@ class TelegramChannel:
             )
 
     async def start_webhook(self, public_url: str, secret: str) -> None:
+        self.answers_in_webhook_body = True
         await self.bot.set_webhook(
             url=public_url.rstrip("/") + WEBHOOK_PATH,
             secret_token=secret,
@@ -101,12 +120,15 @@ class TelegramChannel:
 
     # --- entry points -------------------------------------------------------------------
 
-    async def feed(self, update: Update) -> None:
-        """Process one update (the webhook calls this); never raises."""
+    async def feed(self, update: Update) -> dict[str, Any] | None:
+        """Process one update (the webhook calls this); never raises. Returns the method the
+        webhook response should carry (a button press's answer), if any."""
         try:
-            await self.dispatcher.feed_update(self.bot, update)
+            answer = await self.dispatcher.feed_update(self.bot, update)
         except Exception:
             log.exception("update %s failed", update.update_id)
+            return None
+        return answer if isinstance(answer, dict) else None
 
     async def _in_chat_order(
         self,
@@ -128,42 +150,48 @@ class TelegramChannel:
         async with lock:
             return await handler(event, data)
 
-    async def _on_event(self, event: TelegramObject, event_update: Update) -> None:
-        await self._on_update(event_update)
+    async def _on_event(self, event: TelegramObject, event_update: Update) -> Any:
+        return await self._on_update(event_update)
 
-    async def _on_update(self, update: Update) -> None:
+    async def _on_update(self, update: Update) -> dict[str, Any] | None:
         if update.my_chat_member is not None:
             await self._on_member_change(update)
-            return
+            return None
         incoming = to_incoming(update, self._fetcher)
         if incoming is None:
-            return
+            return None
         callback_id = update.callback_query.id if update.callback_query else None
         incoming = await _prefetched(incoming)
         try:
             async with self.backend.unit() as services:
                 if not await services.updates.first_time(CHANNEL, update.update_id):
                     log.info("update %s seen before; not processed again", update.update_id)
-                    return
+                    return None
                 outcome = await handle(incoming, services)
         except Exception:
             log.exception("update %s could not be handled; nothing was changed", update.update_id)
             await self._apologise(
                 incoming.sender.chat_id, incoming.sender.language_code, callback_id
             )
-            return
+            return None
+        # Behind a webhook a button press is answered in the response body: one Bot API
+        # call fewer for every press.
+        in_body = callback_id is not None and self.answers_in_webhook_body
         try:
             await send_replies(
                 self.bot,
                 int(incoming.sender.chat_id),
                 outcome.replies,
                 outcome.language,
-                callback_id,
+                None if in_body else callback_id,
                 media=self.backend.media.path_of,
                 flood_wait=REPLY_FLOOD_WAIT,
             )
         except TelegramForbiddenError:
             await self._set_reachable(incoming.sender.external_id, reachable=False)
+        if in_body and callback_id is not None:
+            return callback_answer(outcome.language, outcome.replies, callback_id)
+        return None
 
     async def _apologise(
         self, chat_id: str, language_code: str | None, callback_id: str | None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramRetryAfter
@@ -97,6 +98,18 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
     if current:
         chunks.append(current)
     return chunks
+
+
+def callback_answer(language: str, replies: list[Reply], callback_query_id: str) -> dict[str, Any]:
+    """The answerCallbackQuery for a button press, as a method a webhook response can carry."""
+    notice = next((r for r in replies if isinstance(r, Notice)), None)
+    answer: dict[str, Any] = {
+        "method": "answerCallbackQuery",
+        "callback_query_id": callback_query_id,
+    }
+    if notice is not None:
+        answer["text"] = locales.t(language, notice.text.key, notice.text.params)[:200]
+    return answer
 
 
 async def send_replies(

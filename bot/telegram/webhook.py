@@ -42,7 +42,9 @@ def webhook_router(channel: TelegramChannel, secret: str) -> APIRouter:
                 exc.error_count(),
             )
             return Response(status_code=200)
-        await channel.feed(update)
+        answer = await channel.feed(update)
+        if answer is not None:
+            return JSONResponse(answer)
         return Response(status_code=200)
 
     return router
