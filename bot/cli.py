@@ -33,6 +33,7 @@ def _logging(settings: Settings) -> None:
     )
     # aiogram logs every update at INFO with the sender's ids; keep those out of the log.
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 async def _wilayah_count(settings: Settings) -> int:
