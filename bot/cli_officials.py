@@ -182,3 +182,29 @@ def open311_key(
         typer.echo(await services.officials.create_client_key(client))
 
     _run(work)
+
+
+@official_app.command("list")
+def official_list() -> None:
+    """Every role granted, active or revoked, with its scope."""
+
+    async def work(services: Services) -> None:
+        for o in await services.officials.list_officials():
+            state = "revoked" if o.revoked_at else "active"
+            typer.echo(
+                f"{o.id:>5}  {o.role:<19} {o.wilayah_code or o.opd_code or '':<14} "
+                f"{o.name or '-':<30} {state}"
+            )
+
+    _run(work)
+
+
+@official_app.command("revoke")
+def official_revoke(official_id: int) -> None:
+    """Take a role away (its holder can no longer act, log in or use API tokens with it)."""
+
+    async def work(services: Services) -> None:
+        await services.officials.revoke_official(official_id)
+        typer.echo(f"official {official_id} revoked")
+
+    _run(work)

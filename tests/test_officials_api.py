@@ -209,3 +209,38 @@ async def test_exports_carry_sipd_columns_and_mask_phones(backend, client):
     values = list(sheet.iter_rows(values_only=True))
     assert values[0][1] == "Kode" and values[1][1] == code
     assert values[1][values[0].index("Volume")] == 120
+
+
+async def test_outbox_status_and_retry_are_for_admins(backend, client):
+    from backend.storage.models import Notification
+
+    resident = await warga(backend)
+    kepala = await official(backend, Role.KEPALA_DESA, wilayah=PASAR_BARU)
+    bappeda = await official(backend, Role.ADMIN, wilayah="12.71")
+    code = await submit(backend, resident)
+    async with backend.unit() as s:
+        from backend.domain import Decision, Stage
+        from backend.services.workflow import DecisionRequest
+
+        await s.workflow.decide(kepala.actor, code, DecisionRequest(
+            Stage.DESA, Decision.DITOLAK, reason_code="duplikat"))  # fmt: skip
+        await s.session.execute(
+            update(Notification).values(state="dead", last_error="Bad Request: chat not found")
+        )
+    assert (await client.get("/api/v1/outbox", headers=auth(kepala))).status_code == 403
+    status = (await client.get("/api/v1/outbox", headers=auth(bappeda))).json()
+    assert status["counts"]["dead"] == 1 and "chat not found" in status["dead"][0]["last_error"]
+    retried = await client.post("/api/v1/outbox/retry", headers=auth(bappeda), json={})
+    assert retried.json() == {"requeued": 1}
+    after = (await client.get("/api/v1/outbox", headers=auth(bappeda))).json()
+    assert after["counts"]["pending"] == 1 and after["counts"]["dead"] == 0
+
+
+async def test_a_revoked_official_can_no_longer_act(backend, client):
+    camat = await official(backend, Role.OPERATOR_KECAMATAN, wilayah=MEDAN_KOTA)
+    assert (await client.get("/api/v1/me", headers=auth(camat))).status_code == 200
+    async with backend.unit() as s:
+        [listed] = [o for o in await s.officials.list_officials() if o.role == "operator_kecamatan"]
+        await s.officials.revoke_official(listed.id)
+    refused = await client.get("/api/v1/queues/kecamatan", headers=auth(camat))
+    assert refused.status_code == 401

@@ -76,6 +76,16 @@ def new_invite_code() -> str:
 
 
 @dataclass(frozen=True)
+class OfficialView:
+    id: int
+    role: str
+    wilayah_code: str | None
+    opd_code: str | None
+    name: str | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
 class InviteView:
     id: int
     role: str
@@ -234,6 +244,17 @@ class OfficialService:
     async def opd_name(self, opd_code: str) -> str | None:
         row = await self.session.get(Opd, opd_code)
         return row.name if row else None
+
+    async def list_officials(self) -> list[OfficialView]:
+        rows = await self.session.execute(
+            select(Official, User.display_name)
+            .join(User, User.id == Official.user_id)
+            .order_by(Official.id)
+        )
+        return [
+            OfficialView(o.id, o.role, o.wilayah_code, o.opd_code, name, o.revoked_at)
+            for o, name in rows.all()
+        ]
 
     async def revoke_official(self, official_id: int) -> None:
         row = await self.session.get(Official, official_id)
