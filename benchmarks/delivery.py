@@ -64,8 +64,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-# Run as a script, this folder leads sys.path, where a sibling script (queue.py) would shadow
-# the standard library module of that name; the project root (for tests.*) goes first instead.
+# Run as a script, import from the project root (tests.*, benchmarks.common).
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() not in (HERE, ROOT)]
 
 from aiohttp import web  # noqa: E402
@@ -76,6 +75,7 @@ from backend.services.context import Backend  # noqa: E402
 from backend.storage.db import create_engine  # noqa: E402
 from backend.storage.migrate import upgrade  # noqa: E402
 from backend.storage.models import Notification, User  # noqa: E402
+from benchmarks.common import mb, percentile, print_table, source_state  # noqa: E402
 from bot.telegram.translate import CHANNEL  # noqa: E402
 from tests.conftest import make_settings, start_backend  # noqa: E402
 from tests.standin import BotApiStandIn  # noqa: E402
@@ -585,32 +585,6 @@ async def follow(
 # --- printing ------------------------------------------------------------------------------
 
 
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100)."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
-
-
-def mb(kb: int | None) -> str:
-    return "n/a" if kb is None else f"{kb / 1024:.0f} MB"
-
-
-def print_table(rows: list[list[str]], right: set[int] | None = None) -> None:
-    right = right if right is not None else set(range(1, len(rows[0])))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for n, row in enumerate(rows):
-        cells = [
-            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
-            for i, cell in enumerate(row)
-        ]
-        print("  " + "  ".join(cells).rstrip())
-        if n == 0:
-            print("  " + "  ".join("-" * w for w in widths))
-
-
 def print_detail(r: Result) -> None:
     print(f"\n{r.label}: {r.scenario.describe}")
     if r.aborted:
@@ -731,22 +705,6 @@ def print_targets(results: list[Result]) -> None:
         + [mb(r.worker.peak_rss_kb if r.worker else None) for r in results],
     ]
     print_table(rows)
-
-
-def source_state() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        changed = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        ).stdout.splitlines()
-    except OSError:
-        return "unknown (no git)"
-    return f"{head or 'unknown'}" + (f" + {len(changed)} changed files" if changed else "")
 
 
 # --- main --------------------------------------------------------------------------------

@@ -32,9 +32,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
-# Run as a script, Python puts benchmarks/ first on the path, where a sibling such as
-# benchmarks/queue.py would shadow the standard library. Import from the project root instead
-# (which also makes tests.standin importable). Hence the imports below this.
+# Run as a script, import from the project root (tests.standin, benchmarks.common); hence
+# the imports below this.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -67,6 +66,7 @@ from backend.services.categories import load_categories  # noqa: E402
 from backend.services.wilayah import WilayahIndex, iter_wilayah_rows, load_region  # noqa: E402
 from backend.storage.db import create_engine, create_sessionmaker  # noqa: E402
 from backend.storage.migrate import upgrade  # noqa: E402
+from benchmarks.common import mb, percentile, print_table, source_state  # noqa: E402
 from tests.standin import BotApiStandIn  # noqa: E402
 
 REGION = "12.71"  # Kota Medan
@@ -734,32 +734,6 @@ async def usulan_count(url: str) -> int:
 # --- statistics and printing ------------------------------------------------------------
 
 
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100)."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
-
-
-def mb(kb: int | None) -> str:
-    return "n/a" if kb is None else f"{kb / 1024:.0f} MB"
-
-
-def print_table(rows: list[list[str]], right: set[int] | None = None) -> None:
-    right = right if right is not None else set(range(1, len(rows[0])))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for n, row in enumerate(rows):
-        cells = [
-            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
-            for i, cell in enumerate(row)
-        ]
-        print("  " + "  ".join(cells).rstrip())
-        if n == 0:
-            print("  " + "  ".join("-" * w for w in widths))
-
-
 @dataclass
 class ClosedRun:
     round: int
@@ -776,23 +750,6 @@ class ClosedRun:
 
 
 # --- the benchmark ----------------------------------------------------------------------
-
-
-def source_state() -> str:
-    """The commit measured, and whether the work tree had changes on top of it."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        changed = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        ).stdout.splitlines()
-    except OSError:
-        return "unknown (no git)"
-    return f"{head or 'unknown'}" + (f" + {len(changed)} changed files" if changed else "")
 
 
 async def benchmark(mode: Mode) -> int:

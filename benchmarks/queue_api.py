@@ -1,6 +1,6 @@
 """The officials' queue at scale: first-page latency and the 10,000-row XLSX export.
 
-Run: .venv/bin/python benchmarks/queue.py [--rows N] [--quick] [--requests N] [--plans]
+Run: .venv/bin/python benchmarks/queue_api.py [--rows N] [--quick] [--requests N] [--plans]
      [--profile] [--keep]
 
 1. Migrates a fresh PostgreSQL database, loads Kota Medan (12.71: 21 kecamatan, 151 kelurahan)
@@ -35,8 +35,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# This file is named like the standard library's `queue`, which concurrent.futures (and so
-# asyncio.to_thread) imports: run as a script, its own directory must not shadow it.
+# Run as a script, import from the project root (tests.*).
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 ROOT = _HERE.parent
