@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -79,6 +79,10 @@ class Pacer:
     def __init__(self, per_second: float, chat_interval: float, group_interval: float,
                  monotonic: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
         self.interval = 1.0 / (per_second * RATE_MARGIN)
+        # Besides even spacing, never more than this many sends in any one second: after the
+        # process was held up (a busy machine), sends whose slots passed would go together.
+        self.per_window = max(1, int(per_second * RATE_MARGIN))
+        self.window: deque[float] = deque()
         self.chat_interval = chat_interval
         self.group_interval = group_interval
         self.monotonic = monotonic
@@ -92,6 +96,16 @@ class Pacer:
     def chat_busy_for(self, chat_id: str) -> float:
         """Seconds until this chat may get another message."""
         return max(0.0, self.next_chat.get(chat_id, 0.0) - self.monotonic())
+
+    def window_wait(self) -> float:
+        """0 when a send may go now (and it is counted); else how long until one may."""
+        now = self.monotonic()
+        while self.window and now - self.window[0] >= 1.0:
+            self.window.popleft()
+        if len(self.window) >= self.per_window:
+            return self.window[0] + 1.0 - now
+        self.window.append(now)
+        return 0.0
 
     def pause_left(self) -> float:
         return max(0.0, self.paused_until - self.monotonic())
@@ -200,8 +214,12 @@ class DeliveryWorker:
             result.held += len(ids)
             return
         await asyncio.sleep(self.pacer.reserve(first.chat_id))
-        while (paused := self.pacer.pause_left()) > 0:  # noqa: ASYNC110 - a 429 came meanwhile
-            await asyncio.sleep(paused)
+        # A 429 may have come while this one waited, or the second may already be full.
+        while True:
+            wait = self.pacer.pause_left() or self.pacer.window_wait()
+            if wait <= 0:
+                break
+            await asyncio.sleep(wait)
         message = combine([(i.template, i.params) for i in items])
         try:
             await send_replies(self.bot, int(first.chat_id), [message], first.language)

@@ -423,3 +423,17 @@ async def test_digest_and_deadline_reminders_come_once_a_day(db_url, tmp_path, s
         await bot.session.close()
         await backend.close()
     assert date(2026, 11, 30)  # the deadline the reminder counted down to
+
+
+def test_after_a_stall_the_pacer_never_lets_more_than_the_limit_into_one_second():
+    from bot.delivery import Pacer
+
+    clock = [100.0]
+    pacer = Pacer(30, 1.0, 3.0, monotonic=lambda: clock[0])
+    slots = [pacer.reserve(f"chat{i}") for i in range(60)]  # two seconds' worth, in advance
+    assert slots == sorted(slots) and slots[1] - slots[0] > 1 / 30  # evenly spaced, under 30/s
+    clock[0] += 2.5  # the process was held up: every slot has passed
+    allowed = sum(pacer.window_wait() == 0 for _ in range(60))
+    assert allowed == pacer.per_window < 30  # the late ones wait for the next second
+    clock[0] += 1.0
+    assert pacer.window_wait() == 0
