@@ -232,3 +232,34 @@ async def test_an_official_decides_in_the_browser_and_the_resident_hears(db_url,
         assert mine in told and "Mohon lampirkan foto jalan" in told
         standin.assert_no_violations()
     assert (tmp_path / "decided.png").read_bytes()[:4] == b"\x89PNG"  # noqa: ASYNC240
+
+
+async def test_bappeda_issues_and_revokes_invites_from_the_dashboard(backend, client):
+    await official(backend, Role.ADMIN, wilayah="12.71", username="bappeda")
+    await official(backend, Role.OPERATOR_KECAMATAN, wilayah=MEDAN_KOTA, username="camat")
+    await log_in(client, "bappeda")
+    page = await client.get("/dashboard/admin")
+    assert page.status_code == 200 and "Undang petugas" in page.text
+    created = await client.post("/dashboard/admin/invites", data={
+        "csrf": csrf_of(page.text), "role": "kepala_desa", "wilayah": PASAR_BARU, "days": "7",
+    })  # fmt: skip
+    code = re.search(r'monospace">([2-9A-Z]{12})<', created.text).group(1)
+    listed = await client.get("/dashboard/admin")
+    assert code not in listed.text and f"…{code[-4:]}" in listed.text  # shown once, then hinted
+    wrong = await client.post("/dashboard/admin/invites", data={
+        "csrf": csrf_of(page.text), "role": "kepala_desa", "wilayah": MEDAN_KOTA,
+    })  # fmt: skip
+    assert wrong.status_code == 422  # a kepala desa's invite needs a desa code
+    invite_id = re.search(r"/dashboard/admin/invites/(\d+)/revoke", listed.text).group(1)
+    await client.post(f"/dashboard/admin/invites/{invite_id}/revoke",
+                      data={"csrf": csrf_of(listed.text)})  # fmt: skip
+    claimer = await warga(backend)
+    async with backend.unit() as s:
+        from backend.errors import NotFound
+
+        with pytest.raises(NotFound):
+            await s.officials.claim(claimer.user_id, code)
+
+    client.cookies.clear()
+    await log_in(client, "camat")
+    assert (await client.get("/dashboard/admin")).status_code == 403

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -25,9 +25,9 @@ import locales
 from backend.api import charts
 from backend.api.export import SIPD_COLUMNS, export_rows, xlsx_bytes
 from backend.domain import Decision, Stage
-from backend.errors import DomainError, Unauthenticated
+from backend.errors import DomainError, Forbidden, Unauthenticated
 from backend.services.context import Backend
-from backend.services.officials import Actor
+from backend.services.officials import Actor, Role
 from backend.services.queues import QueueFilter, csv_text
 from backend.services.workflow import REASON_CODES, DecisionRequest
 
@@ -420,6 +420,86 @@ def router(backend: Backend) -> APIRouter:
             )
 
         return await guarded(view)(request)
+
+    # --- Bappeda's desk: invite codes and the outbox -------------------------------------
+
+    async def admin_page(request: Request, actor: Actor, csrf: str, **extra: Any) -> Response:
+        if actor.role != Role.ADMIN:
+            raise Forbidden("Bappeda admins only")
+        async with backend.unit() as services:
+            invites = await services.officials.list_invites()
+            outbox = await services.delivery.status()
+        return pages.render(
+            request, "admin.html", actor=actor, csrf=csrf, invites=invites, outbox=outbox,
+            roles=list(Role), opds=await _opds(), **extra,
+        )  # fmt: skip
+
+    async def _opds() -> list[tuple[str, str]]:
+        async with backend.unit() as services:
+            return await services.officials.list_opds()
+
+    @web.get("/dashboard/admin", response_class=HTMLResponse)
+    async def admin(request: Request) -> Response:
+        return await guarded(admin_page)(request)
+
+    @web.post("/dashboard/admin/invites")
+    async def create_invite(request: Request) -> Response:
+        checked = await checked_form(request)
+        if isinstance(checked, Response):
+            return checked
+        actor, form = checked
+        try:
+            role = Role(str(form.get("role")))
+            days = int(str(form.get("days") or "7"))
+            async with backend.unit() as services:
+                created = await services.officials.create_invite(
+                    role,
+                    wilayah_code=str(form.get("wilayah") or "").strip() or None,
+                    opd_code=str(form.get("opd") or "").strip() or None,
+                    created_by=actor,
+                    ttl=timedelta(days=max(1, min(days, 90))),
+                )
+        except (DomainError, ValueError) as exc:
+            from backend.api.errors import status_of
+
+            status = status_of(exc) if isinstance(exc, DomainError) else 422
+            return pages.render(request, "error.html", status=status, message=str(exc),
+                                back="/dashboard/admin")  # fmt: skip
+        link = (
+            f"https://t.me/{backend.bot_username}?start={created.code}"
+            if backend.bot_username
+            else None
+        )
+        token = request.cookies.get(SESSION_COOKIE, "")
+        return await admin_page(request, actor, csrf_for(token), created=created, link=link)
+
+    @web.post("/dashboard/admin/invites/{invite_id}/revoke")
+    async def revoke_invite(request: Request, invite_id: int) -> Response:
+        checked = await checked_form(request)
+        if isinstance(checked, Response):
+            return checked
+        actor, _ = checked
+        try:
+            async with backend.unit() as services:
+                await services.officials.revoke_invite(invite_id, actor)
+        except DomainError as exc:
+            from backend.api.errors import status_of
+
+            return pages.render(request, "error.html", status=status_of(exc), message=str(exc),
+                                back="/dashboard/admin")  # fmt: skip
+        return RedirectResponse("/dashboard/admin", status_code=303)
+
+    @web.post("/dashboard/admin/outbox/retry")
+    async def retry_outbox(request: Request) -> Response:
+        checked = await checked_form(request)
+        if isinstance(checked, Response):
+            return checked
+        actor, _ = checked
+        if actor.role != Role.ADMIN:
+            return pages.render(request, "error.html", status=403, message="Bappeda admins only")
+        async with backend.unit() as services:
+            await services.delivery.retry_dead()
+        return RedirectResponse("/dashboard/admin", status_code=303)
 
     return web
 

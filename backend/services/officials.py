@@ -245,6 +245,10 @@ class OfficialService:
         row = await self.session.get(Opd, opd_code)
         return row.name if row else None
 
+    async def list_opds(self) -> list[tuple[str, str]]:
+        rows = await self.session.execute(select(Opd.code, Opd.name).order_by(Opd.code))
+        return [(code, name) for code, name in rows.all()]
+
     async def list_officials(self) -> list[OfficialView]:
         rows = await self.session.execute(
             select(Official, User.display_name)
