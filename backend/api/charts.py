@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 
 ROW = 22
-LABEL_WIDTH = 210
+LABEL_WIDTH = 300
 BAR_WIDTH = 260
 
 
@@ -18,7 +18,7 @@ def bars(items: list[tuple[str, int]], title: str) -> str:
     for i, (label, value) in enumerate(items):
         y = i * ROW + 4
         width = max(1, round(BAR_WIDTH * value / peak))
-        name = escape(label[:34])
+        name = escape(label if len(label) <= 44 else label[:43] + "…")
         rows.append(
             f'<text x="{LABEL_WIDTH - 6}" y="{y + 14}" text-anchor="end">{name}</text>'
             f'<rect x="{LABEL_WIDTH}" y="{y + 3}" width="{width}" height="14" rx="2"></rect>'

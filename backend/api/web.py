@@ -29,7 +29,7 @@ from backend.errors import DomainError, Forbidden, Unauthenticated
 from backend.services.context import Backend
 from backend.services.officials import Actor, Role
 from backend.services.queues import QueueFilter, csv_text
-from backend.services.workflow import REASON_CODES, DecisionRequest
+from backend.services.workflow import REASON_CODES, STAGE_ROLES, DecisionRequest
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 SESSION_COOKIE = "mb_session"
@@ -80,6 +80,7 @@ class Pages:
                 "t": t,
                 "lang": lang,
                 "when": self.when,
+                "number": _number,
                 "desa_label": self.desa_label,
                 "stages": list(Stage),
                 **context,
@@ -133,6 +134,16 @@ def router(backend: Backend) -> APIRouter:
             raise Unauthenticated("no session")
         async with backend.unit() as services:
             return await services.officials.authenticate(token), token
+
+    def scope_label(actor: Actor) -> str:
+        code = actor.wilayah_code or ""
+        if actor.opd_code:
+            return actor.opd_code
+        if backend.wilayah.get(code):
+            return pages.desa_label(code)
+        if len(code.split(".")) == 3:
+            return f"Kec. {backend.wilayah.kecamatan_name(code) or code}"
+        return backend.wilayah.kabkota_name(code) or code
 
     def to_login(request: Request) -> Response:
         target = "/dashboard/login?" + urlencode({"next": request.url.path})
@@ -243,12 +254,14 @@ def router(backend: Backend) -> APIRouter:
             urusan = {c.urusan_code: c.urusan_name for c in backend.categories if c.urusan_code}
             kecamatan = {k: (backend.wilayah.kecamatan_name(k) or k) for k in stats.by_kecamatan}
             urusan_names = {k: (urusan.get(k) or k) for k in stats.by_urusan}
+            mine = {s.value for s, roles in STAGE_ROLES.items() if actor.role in roles}
             return pages.render(
                 request,
                 "dashboard.html",
                 actor=actor,
                 csrf=csrf,
-                waiting=stats.waiting_by_stage,
+                scope=scope_label(actor),
+                waiting={s: n for s, n in stats.waiting_by_stage.items() if s in mine},
                 chart_stage=charts.bars(
                     [
                         (locales.t(lang, f"stage.{s.value}"), stats.by_stage.get(s.value, 0))
@@ -502,6 +515,12 @@ def router(backend: Backend) -> APIRouter:
         return RedirectResponse("/dashboard/admin", status_code=303)
 
     return web
+
+
+def _number(value: Any) -> str:
+    """120 and 2.5, as people write them; not 120.00 or 1.2E+2."""
+    text = format(value, "f") if value is not None else ""
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _local(target: str) -> str:
