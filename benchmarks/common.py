@@ -49,3 +49,28 @@ def source_state() -> str:
     except OSError:
         return "unknown (no git)"
     return f"{head or 'unknown'}" + (f" + {len(changed)} changed files" if changed else "")
+
+
+async def postgres_admin(admin_url: str, sql: str) -> None:
+    """Run one statement outside a transaction (CREATE/DROP DATABASE)."""
+    from sqlalchemy import text
+
+    from backend.storage.db import create_engine
+
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(sql))
+    finally:
+        await engine.dispose()
+
+
+async def postgres_problem(admin_url: str) -> str | None:
+    """None when the server answers; else what went wrong, for one clear line."""
+    import asyncio
+
+    try:
+        await asyncio.wait_for(postgres_admin(admin_url, "SELECT 1"), 5)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+        return f"{type(exc).__name__}: {exc}"
+    return None

@@ -68,14 +68,20 @@ ROOT = HERE.parent
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() not in (HERE, ROOT)]
 
 from aiohttp import web  # noqa: E402
-from sqlalchemy import func, insert, select, text  # noqa: E402
+from sqlalchemy import func, insert, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from backend.services.context import Backend  # noqa: E402
-from backend.storage.db import create_engine  # noqa: E402
 from backend.storage.migrate import upgrade  # noqa: E402
 from backend.storage.models import Notification, User  # noqa: E402
-from benchmarks.common import mb, percentile, print_table, source_state  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    mb,
+    percentile,
+    postgres_admin,
+    postgres_problem,
+    print_table,
+    source_state,
+)
 from bot.telegram.translate import CHANNEL  # noqa: E402
 from tests.conftest import make_settings, start_backend  # noqa: E402
 from tests.standin import BotApiStandIn  # noqa: E402
@@ -152,20 +158,7 @@ def scenarios(gap: float) -> list[Scenario]:
 
 
 async def _admin(sql: str) -> None:
-    engine = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
-
-
-async def postgres_problem() -> str | None:
-    try:
-        await asyncio.wait_for(_admin("SELECT 1"), 5)
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        return f"{type(exc).__name__}: {exc}"
-    return None
+    await postgres_admin(POSTGRES_ADMIN_URL, sql)
 
 
 def _remove_sqlite(path: Path) -> None:
@@ -722,7 +715,7 @@ async def benchmark(mode: Mode, dbs: list[str], gap: float, rtt_ms: float) -> in
     )
     if rtt_ms:
         print(f"every Bot API answer held back {rtt_ms:g} ms (a distant server's round trip)")
-    if "postgresql" in dbs and (problem := await postgres_problem()):
+    if "postgresql" in dbs and (problem := await postgres_problem(POSTGRES_ADMIN_URL)):
         print(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {problem}")
         return 2
     results: list[Result] = []

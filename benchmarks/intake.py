@@ -66,7 +66,14 @@ from backend.services.categories import load_categories  # noqa: E402
 from backend.services.wilayah import WilayahIndex, iter_wilayah_rows, load_region  # noqa: E402
 from backend.storage.db import create_engine, create_sessionmaker  # noqa: E402
 from backend.storage.migrate import upgrade  # noqa: E402
-from benchmarks.common import mb, percentile, print_table, source_state  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    mb,
+    percentile,
+    postgres_admin,
+    postgres_problem,
+    print_table,
+    source_state,
+)
 from tests.standin import BotApiStandIn  # noqa: E402
 
 REGION = "12.71"  # Kota Medan
@@ -695,20 +702,11 @@ def merge(into: Audit, other: Audit) -> None:
 
 
 async def _admin(sql: str) -> None:
-    engine = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
+    await postgres_admin(POSTGRES_ADMIN_URL, sql)
 
 
 async def postgres_reachable() -> str | None:
-    try:
-        await asyncio.wait_for(_admin("SELECT 1"), 5)
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        return f"{type(exc).__name__}: {exc}"
-    return None
+    return await postgres_problem(POSTGRES_ADMIN_URL)
 
 
 async def prepare_database(url: str) -> None:
