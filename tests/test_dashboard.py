@@ -263,3 +263,17 @@ async def test_bappeda_issues_and_revokes_invites_from_the_dashboard(backend, cl
     client.cookies.clear()
     await log_in(client, "camat")
     assert (await client.get("/dashboard/admin")).status_code == 403
+
+
+async def test_the_home_page_counts_the_official_s_queues_in_charts(backend, client):
+    resident = await warga(backend)
+    kepala = await official(backend, Role.KEPALA_DESA, wilayah=PASAR_BARU)
+    await official(backend, Role.OPERATOR_KECAMATAN, wilayah=MEDAN_KOTA, username="camat")
+    codes = [await submit(backend, resident, n=i) for i in range(3)]
+    await forward_to_kecamatan(backend, kepala, codes[:2])
+    await log_in(client, "camat")
+    home = (await client.get("/dashboard")).text
+    assert "Operator kecamatan: Kec. Medan Kota" in home
+    assert 'href="/dashboard/queue/kecamatan">Musrenbang Kecamatan</a>: 2' in home
+    assert "/dashboard/queue/desa" not in home.split("<main>")[1].split("</ul>")[0]  # not theirs
+    assert home.count("<svg") == 3 and ">Medan Kota</text>" in home

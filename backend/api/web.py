@@ -252,9 +252,20 @@ def router(backend: Backend) -> APIRouter:
             async with backend.unit() as services:
                 stats = await services.queues.stats(actor)
             urusan = {c.urusan_code: c.urusan_name for c in backend.categories if c.urusan_code}
-            kecamatan = {k: (backend.wilayah.kecamatan_name(k) or k) for k in stats.by_kecamatan}
-            urusan_names = {k: (urusan.get(k) or k) for k in stats.by_urusan}
             mine = {s.value for s, roles in STAGE_ROLES.items() if actor.role in roles}
+
+            def largest(
+                counts: dict[str, int], name: Callable[[str], str], top: int
+            ) -> list[tuple[str, int]]:
+                rows = sorted(((name(k) or k, v) for k, v in counts.items()), key=lambda x: -x[1])
+                return rows[:top]
+
+            by_stage = [(locales.t(lang, f"stage.{s.value}"), stats.by_stage.get(s.value, 0))
+                        for s in Stage]  # fmt: skip
+            by_urusan = largest(stats.by_urusan, lambda k: urusan.get(k) or k, 12)
+            by_kecamatan = largest(
+                stats.by_kecamatan, lambda k: backend.wilayah.kecamatan_name(k) or k, 25
+            )
             return pages.render(
                 request,
                 "dashboard.html",
@@ -262,27 +273,14 @@ def router(backend: Backend) -> APIRouter:
                 csrf=csrf,
                 scope=scope_label(actor),
                 waiting={s: n for s, n in stats.waiting_by_stage.items() if s in mine},
-                chart_stage=charts.bars(
-                    [
-                        (locales.t(lang, f"stage.{s.value}"), stats.by_stage.get(s.value, 0))
-                        for s in Stage
-                    ],
-                    locales.t(lang, "web.chart_stage"),
-                ),
-                chart_urusan=charts.bars(
-                    sorted(
-                        ((urusan_names[k], v) for k, v in stats.by_urusan.items()),
-                        key=lambda x: -x[1],
-                    )[:12],
-                    locales.t(lang, "web.chart_urusan"),
-                ),
-                chart_kecamatan=charts.bars(
-                    sorted(
-                        ((kecamatan[k], v) for k, v in stats.by_kecamatan.items()),
-                        key=lambda x: -x[1],
-                    )[:25],
-                    locales.t(lang, "web.chart_kecamatan"),
-                ),
+                charts=[
+                    (title, charts.bars(rows, title))
+                    for title, rows in (
+                        (locales.t(lang, "web.chart_stage"), by_stage),
+                        (locales.t(lang, "web.chart_urusan"), by_urusan),
+                        (locales.t(lang, "web.chart_kecamatan"), by_kecamatan),
+                    )
+                ],
             )
 
         return await guarded(view)(request)
