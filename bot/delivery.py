@@ -163,8 +163,9 @@ class DeliveryWorker:
         log.info("delivery worker stopped")
 
     async def calendar(self, now: datetime | None = None) -> int:
-        """Once a day, after the digest time: the officials' digest and deadline reminders.
-        Their dedupe keys make a second worker, or a restart, add nothing more."""
+        """Once a day, after the digest time: the officials' digest and deadline reminders
+        (their dedupe keys make a second worker, or a restart, add nothing more), and the
+        housekeeping of update ids too old to be redelivered."""
         local = (now or utcnow()).astimezone(self.zone)
         if local.time() < self.digest_at or self.calendar_done == local.date():
             return 0
@@ -173,6 +174,9 @@ class DeliveryWorker:
             added += await services.alerts.deadline_reminders(
                 local.date(), self.settings.stage_deadlines, self.settings.reminder_days
             )
+            forgotten = await services.updates.forget_older_than(days=7)
+        if forgotten:
+            log.info("forgot %d processed update ids older than a week", forgotten)
         self.calendar_done = local.date()
         return added
 

@@ -437,3 +437,23 @@ def test_after_a_stall_the_pacer_never_lets_more_than_the_limit_into_one_second(
     assert allowed == pacer.per_window < 30  # the late ones wait for the next second
     clock[0] += 1.0
     assert pacer.window_wait() == 0
+
+
+async def test_the_daily_round_forgets_update_ids_older_than_a_week(env, standin):
+    from datetime import timedelta
+
+    from backend.storage.models import ProcessedUpdate
+
+    backend, bot, settings = env
+    old = datetime.now(UTC) - timedelta(days=8)
+    async with backend.unit() as s:
+        s.session.add_all([
+            ProcessedUpdate(channel="telegram", update_id=1, processed_at=old),
+            ProcessedUpdate(channel="telegram", update_id=2),
+        ])  # fmt: skip
+    await DeliveryWorker(backend, bot, settings).calendar(datetime(2026, 11, 23, 1, 0, tzinfo=UTC))
+    async with backend.unit() as s:
+        kept = list(await s.session.scalars(select(ProcessedUpdate.update_id)))
+        assert await s.updates.first_time("telegram", 1)  # forgotten: would be handled again
+        assert not await s.updates.first_time("telegram", 2)  # recent: still recognised
+    assert kept == [2]
