@@ -43,6 +43,7 @@ async def test_the_status_of_an_usulan_is_public_but_not_who_sent_it(
     body = response.json()
     assert body["code"] == code
     assert (body["stage"], body["decision"]) == ("desa", "menunggu")
+    assert body["verified"] is True  # the history chain checks out
     assert (body["desa_code"], body["desa"]) == ("12.71.01.1001", "Kelurahan Pasar Baru")
     assert body["kecamatan"] == "Medan Kota"
     assert (body["planning_year"], body["category"], body["photos"]) == (2027, "jalan", 0)

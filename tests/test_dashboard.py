@@ -118,6 +118,7 @@ async def test_a_kepala_desa_cannot_open_another_desa_s_usulan(backend, client):
     await log_in(client, "kades.pasarbaru")
     refused = await client.get(f"/dashboard/usulan/{code}")
     assert refused.status_code == 403 and code not in refused.text.split("<main>")[0]
+    assert "Anda tidak berwenang untuk ini" in refused.text  # said in the official's language
     queue = await client.get("/dashboard/queue/desa?desa=" + PUSAT_PASAR)
     assert queue.status_code == 403
 
@@ -130,7 +131,8 @@ async def test_posts_without_the_csrf_token_are_refused(backend, client):
     await forward_to_kecamatan(backend, kepala, [code])
     await log_in(client, "camat")
     wanted = {"stage": "kecamatan", "decision": "diterima"}
-    assert (await client.post(f"/dashboard/usulan/{code}/decision", data=wanted)).status_code == 403
+    unprotected = await client.post(f"/dashboard/usulan/{code}/decision", data=wanted)
+    assert unprotected.status_code == 403 and "Muat ulang halaman" in unprotected.text
     forged = {**wanted, "csrf": "0" * 64}
     assert (await client.post(f"/dashboard/usulan/{code}/decision", data=forged)).status_code == 403
     bulk = await client.post("/dashboard/bulk", data={**wanted, "codes": code})

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import FileResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from backend.api import errors, officials, open311, web
 from backend.services.context import Backend
@@ -35,6 +35,7 @@ class UsulanStatusOut(BaseModel):
     stage: str
     decision: str
     photos: int
+    verified: bool = Field(description="its history chain verifies: nothing edited or cut")
     history: list[HistoryOut]
 
 
@@ -70,7 +71,7 @@ def create_api(backend: Backend) -> FastAPI:
     @app.get("/api/v1/public/usulan/{code}", response_model=UsulanStatusOut, tags=["public"])
     async def usulan_status(code: str) -> UsulanStatusOut:
         async with backend.unit() as services:
-            found = await services.intake.status(code)
+            found = await services.public.usulan(code)  # what the public pages show, no more
         if found is None:
             raise HTTPException(404, detail="no usulan with this code")
         desa = backend.wilayah.get(found.desa_code)
@@ -84,7 +85,8 @@ def create_api(backend: Backend) -> FastAPI:
             usulan=found.usulan,
             stage=found.stage,
             decision=found.decision,
-            photos=found.photo_count,
+            photos=len(found.photos),
+            verified=bool(found.verified),
             history=[
                 HistoryOut(at=h.at, stage=h.stage, decision=h.decision, reason_code=h.reason_code)
                 for h in found.history

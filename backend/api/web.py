@@ -23,6 +23,7 @@ from fastapi.templating import Jinja2Templates
 
 import locales
 from backend.api import charts
+from backend.api.errors import status_of
 from backend.api.export import SIPD_COLUMNS, export_rows, xlsx_bytes
 from backend.domain import Decision, Stage
 from backend.errors import DomainError, Forbidden, Unauthenticated
@@ -62,6 +63,10 @@ def _when_in(zone: ZoneInfo) -> Callable[[datetime | None], str]:
     return when
 
 
+class CsrfRefused(Forbidden):
+    """A form without the page's CSRF token: shown as 403 with its own explanation."""
+
+
 class Pages:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
@@ -90,6 +95,17 @@ class Pages:
         if request.query_params.get("lang") in locales.LANGUAGES:
             response.set_cookie("lang", lang, max_age=365 * 86400, samesite="lax")
         return response
+
+    def refuse(self, request: Request, exc: Exception, back: str | None = None) -> Response:
+        """A domain error or bad form input as a page: a headline in the reader's language
+        (by status), the detail below it, and the way back."""
+        status = status_of(exc) if isinstance(exc, DomainError) else 422
+        lang = language_of(request)
+        message = locales.t(lang, "web.csrf_refused") if isinstance(exc, CsrfRefused) else str(exc)
+        return self.render(
+            request, "error.html", status=status, message=message, back=back,
+            headline=f"web.error_{status}",
+        )  # fmt: skip
 
     def desa_label(self, code: str) -> str:
         desa = self.backend.wilayah.get(code)
@@ -157,12 +173,7 @@ def router(backend: Backend) -> APIRouter:
             return to_login(request)
         form = await request.form()
         if not hmac.compare_digest(str(form.get("csrf", "")), csrf_for(token)):
-            return pages.render(
-                request,
-                "error.html",
-                status=403,
-                message=locales.t(language_of(request), "web.csrf_refused"),
-            )
+            return pages.refuse(request, CsrfRefused())
         return actor, {k: form.getlist(k) if k == "codes" else v for k, v in form.items()}
 
     @web.get("/dashboard/login", response_class=HTMLResponse)
@@ -184,12 +195,7 @@ def router(backend: Backend) -> APIRouter:
         form = await request.form()
         nonce = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         if not nonce or not hmac.compare_digest(str(form.get("csrf", "")), nonce):
-            return pages.render(
-                request,
-                "error.html",
-                status=403,
-                message=locales.t(language_of(request), "web.csrf_refused"),
-            )
+            return pages.refuse(request, CsrfRefused())
         try:
             async with backend.unit() as services:
                 token = await services.officials.login(
@@ -238,9 +244,7 @@ def router(backend: Backend) -> APIRouter:
             try:
                 return await view(request, actor, csrf_for(token), **kwargs)
             except DomainError as exc:
-                from backend.api.errors import status_of
-
-                return pages.render(request, "error.html", status=status_of(exc), message=str(exc))
+                return pages.refuse(request, exc)
 
         wrapper.__name__ = view.__name__
         return wrapper
@@ -382,16 +386,7 @@ def router(backend: Backend) -> APIRouter:
             async with backend.unit() as services:
                 done = await services.workflow.decide(actor, code, request_)
         except (DomainError, ValueError) as exc:
-            from backend.api.errors import status_of
-
-            status = status_of(exc) if isinstance(exc, DomainError) else 422
-            return pages.render(
-                request,
-                "error.html",
-                status=status,
-                message=str(exc),
-                back=f"/dashboard/usulan/{code}",
-            )
+            return pages.refuse(request, exc, back=f"/dashboard/usulan/{code}")
         return RedirectResponse(f"/dashboard/usulan/{done.code}?done=1", status_code=303)
 
     @web.post("/dashboard/bulk")
@@ -404,7 +399,7 @@ def router(backend: Backend) -> APIRouter:
         try:
             request_ = _decision_request(form)
         except ValueError as exc:
-            return pages.render(request, "error.html", status=422, message=str(exc))
+            return pages.refuse(request, exc)
         for code in form.get("codes") or []:
             try:
                 async with backend.unit() as services:
@@ -471,11 +466,7 @@ def router(backend: Backend) -> APIRouter:
                     ttl=timedelta(days=max(1, min(days, 90))),
                 )
         except (DomainError, ValueError) as exc:
-            from backend.api.errors import status_of
-
-            status = status_of(exc) if isinstance(exc, DomainError) else 422
-            return pages.render(request, "error.html", status=status, message=str(exc),
-                                back="/dashboard/admin")  # fmt: skip
+            return pages.refuse(request, exc, back="/dashboard/admin")
         link = (
             f"https://t.me/{backend.bot_username}?start={created.code}"
             if backend.bot_username
@@ -494,10 +485,7 @@ def router(backend: Backend) -> APIRouter:
             async with backend.unit() as services:
                 await services.officials.revoke_invite(invite_id, actor)
         except DomainError as exc:
-            from backend.api.errors import status_of
-
-            return pages.render(request, "error.html", status=status_of(exc), message=str(exc),
-                                back="/dashboard/admin")  # fmt: skip
+            return pages.refuse(request, exc, back="/dashboard/admin")
         return RedirectResponse("/dashboard/admin", status_code=303)
 
     @web.post("/dashboard/admin/outbox/retry")
@@ -507,7 +495,7 @@ def router(backend: Backend) -> APIRouter:
             return checked
         actor, _ = checked
         if actor.role != Role.ADMIN:
-            return pages.render(request, "error.html", status=403, message="Bappeda admins only")
+            return pages.refuse(request, Forbidden("Bappeda admins only"))
         async with backend.unit() as services:
             await services.delivery.retry_dead()
         return RedirectResponse("/dashboard/admin", status_code=303)

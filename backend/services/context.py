@@ -11,10 +11,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from backend.services.alerts import AlertService
-from backend.services.categories import Category, load_categories
+from backend.services.categories import Category, check_category_opds, load_categories
 from backend.services.conversations import ConversationService
 from backend.services.delivery import DeliveryService
 from backend.services.intake import IntakeService
@@ -31,6 +32,7 @@ from backend.services.wilayah import WilayahIndex, index_from_db
 from backend.services.workflow import WorkflowService
 from backend.settings import Settings
 from backend.storage.db import create_engine, create_sessionmaker
+from backend.storage.models import Opd
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,11 @@ class Backend:
         """Load what every unit of work reads: the village index of the region."""
         async with self.sessionmaker() as session:
             self.wilayah = await index_from_db(session)
+            opd_codes = set(await session.scalars(select(Opd.code)))
+        unknown = check_category_opds(self.categories, opd_codes)
+        if opd_codes and unknown:
+            # Their usulan would wait in no OPD's queue: the deployment's mapping needs fixing.
+            log.warning("categories pointing at no known OPD: %s", ", ".join(unknown))
         if len(self.wilayah) == 0:
             log.warning(
                 "no desa/kelurahan loaded: run `musrenbot wilayah load %s`", self.settings.region

@@ -103,10 +103,6 @@ class UserService:
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def reachable(self, channel: str, external_id: str) -> bool | None:
-        user = await self._find(channel, external_id)
-        return None if user is None else user.reachable
-
     async def erase_personal_data(self, user_id: int) -> None:
         """UU PDP: forget who this person is. Their usulan stay in the plan, without a name.
 

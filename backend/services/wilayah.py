@@ -361,9 +361,6 @@ class WilayahIndex:
         """Name of a loaded kabupaten/kota, given its code."""
         return self._kabkota.get(code.strip())
 
-    def kecamatan_codes(self) -> list[str]:
-        return sorted(self._kecamatan)
-
     def kecamatan_name(self, code: str) -> str | None:
         """Name of a kecamatan, given its code or the code of one of its desa."""
         parts = code.strip().split(".")

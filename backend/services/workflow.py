@@ -189,17 +189,7 @@ class WorkflowService:
             values["kecamatan_code"] = ".".join(str(changes["desa_code"][1]).split(".")[:3])
         if target is not None:
             values["merged_into_id"] = target.id
-        result = await self.session.execute(
-            update(Usulan)
-            .where(
-                Usulan.id == row.id,
-                Usulan.stage == stage.value,
-                Usulan.decision == Decision.MENUNGGU.value,
-            )
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if not await self._update_if(row.id, stage.value, Decision.MENUNGGU.value, values):
             raise Conflict(f"{row.code} was decided by someone else a moment ago")
         await append_event(
             self.session,
@@ -321,6 +311,19 @@ class WorkflowService:
         await self.session.flush()
         await self.recount_support(target.id)
 
+    async def _update_if(
+        self, usulan_id: int, stage: str, decision: str, values: dict[str, Any]
+    ) -> bool:
+        """Change the status row only if it still is what the caller saw: of two concurrent
+        changes exactly one matches, and the other learns it lost."""
+        result = await self.session.execute(
+            update(Usulan)
+            .where(Usulan.id == usulan_id, Usulan.stage == stage, Usulan.decision == decision)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
     async def recount_support(self, usulan_id: int) -> None:
         count = await self.session.scalar(
             select(func.count()).select_from(Support).where(Support.usulan_id == usulan_id)
@@ -343,13 +346,7 @@ class WorkflowService:
         diff = {k: [_plain(getattr(row, k)), _plain(v)] for k, v in values.items()
                 if getattr(row, k) != v}  # fmt: skip
         values["decision"] = Decision.MENUNGGU.value
-        result = await self.session.execute(
-            update(Usulan)
-            .where(Usulan.id == row.id, Usulan.decision == Decision.PERLU_PERBAIKAN.value)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if not await self._update_if(row.id, row.stage, Decision.PERLU_PERBAIKAN.value, values):
             raise Conflict(f"{row.code} is not waiting for a revision")
         await append_event(
             self.session,
