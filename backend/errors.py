@@ -21,7 +21,8 @@ class InvalidInput(DomainError):
 
 
 class PhotoRejected(DomainError):
-    """A photo that cannot be kept; `reason` is `not_image` or `too_large`."""
+    """A photo that cannot be kept; `reason` is `not_image`, `too_large` (the file),
+    `too_many_pixels` (the resolution) or `download_failed`."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -38,3 +39,22 @@ class Conflict(DomainError):
 
 class Unauthenticated(DomainError):
     """No valid credentials were given."""
+
+
+class TooManyAttempts(DomainError):
+    """Refused before any work: this client (or account) tried too often lately.
+
+    `retry_after` is in whole seconds, for a `Retry-After` header or "try again in N minutes".
+    """
+
+    def __init__(self, retry_after: int, message: str = "too many attempts") -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
+
+
+class Unavailable(Exception):
+    """The database (or the disk under it) did not answer: nothing was stored.
+
+    Not a DomainError: the request was fine and may be repeated as it is, so edges answer
+    "try again" (HTTP 503, a webhook that Telegram redelivers), never "done" or "wrong".
+    """

@@ -69,6 +69,42 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="How long a claimed notification is reserved for one worker"
     )
     run_worker: bool = Field(default=True, description="`musrenbot run` also delivers")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description='Reverse proxies whose X-Forwarded-For/-Proto are believed: ["127.0.0.1"]',
+    )
+    token_days: int = Field(
+        default=90, ge=1, le=3650, description="Lifetime of API tokens and Open311 keys"
+    )
+    login_hash_concurrency: int = Field(
+        # One argon2 hash already runs its 4 lanes on 4 threads; a second at once mostly
+        # competes with the residents' replies for the same cores (BENCHMARKS.md).
+        default=1, ge=1, le=16, description="Password hashes computed at once in this process"
+    )
+    login_failure_delay: float = Field(
+        default=1.0, ge=0, le=10, description="Seconds before a failed or refused login is answered"
+    )
+    login_failures_per_username: int = Field(
+        default=10, ge=1, description="Failed logins of one username before it is locked"
+    )
+    login_failures_per_address: int = Field(
+        default=30, ge=1, description="Failed logins from one client address per window"
+    )
+    login_failure_window_minutes: int = Field(
+        default=15, ge=1, description="Window in which failed logins are counted"
+    )
+    login_lockout_minutes: int = Field(
+        default=15, ge=1, description="How long a locked account refuses every login"
+    )
+    lookup_misses_per_client: int = Field(
+        default=20, ge=1, description="Unknown tracking codes one client may ask for per window"
+    )
+    lookup_miss_window_minutes: int = Field(
+        default=10, ge=1, description="Window in which unknown tracking codes are counted"
+    )
+    lookups_per_minute: int = Field(
+        default=120, ge=1, description="Tracking-code lookups of one client per minute"
+    )
     log_level: str = "INFO"
 
     @field_validator(

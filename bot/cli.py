@@ -27,13 +27,9 @@ def _settings() -> Settings:
 
 
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # aiogram logs every update at INFO with the sender's ids; keep those out of the log.
-    logging.getLogger("aiogram.event").setLevel(logging.WARNING)
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    from bot import logs
+
+    logs.configure(settings.log_level)
 
 
 async def _wilayah_count(settings: Settings) -> int:
@@ -97,6 +93,7 @@ def run(
     """Serve the API and run the Telegram bot (polling or webhook, per settings)."""
     import uvicorn
 
+    from bot import logs
     from bot.web import ConfigurationError, check_settings, create_app
 
     settings = _settings()
@@ -112,7 +109,9 @@ def run(
     if not worker:
         settings = settings.model_copy(update={"run_worker": False})
     application = create_app(settings)
-    uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower())
+    uvicorn.run(
+        application, host=host, port=port, log_level=settings.log_level.lower(), **logs.UVICORN
+    )
 
 
 @app.command()
@@ -179,6 +178,36 @@ def wilayah_load(
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"loaded {count} desa/kelurahan for {region}")
+
+
+@wilayah_app.command("search")
+def wilayah_search(
+    query: Annotated[
+        str | None, typer.Argument(help="What a resident typed; without it, one per stdin line")
+    ] = None,
+    region: Annotated[
+        str | None, typer.Option(help="Kabupaten/kota code, or ALL (default: REGION)")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Results per query")] = 6,
+) -> None:
+    """Search desa/kelurahan as the bot does: one JSON line per query, best results first."""
+    import json
+    import sys
+
+    from backend.services.wilayah import UnknownRegion, WilayahIndex, iter_wilayah_rows
+
+    try:
+        index = WilayahIndex.from_rows(iter_wilayah_rows(region or _settings().region))
+    except UnknownRegion as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+    queries = [query] if query is not None else (line.rstrip("\r\n") for line in sys.stdin)
+    for text in queries:
+        results = [
+            {"code": m.desa.code, "name": m.desa.said, "kecamatan": m.desa.kecamatan_name}
+            for m in index.search(text, limit=limit)
+        ]
+        typer.echo(json.dumps({"query": text, "results": results}, ensure_ascii=False))
 
 
 @app.command()

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, TypeVar
 
 import typer
 
 from backend.errors import DomainError
 from backend.services.context import Backend, Services
-from backend.services.officials import Role
+from backend.services.officials import IssuedToken, Role
 from backend.settings import Settings
 
 T = TypeVar("T")
@@ -109,12 +109,54 @@ def official_token(
     username: str,
     name: Annotated[str, typer.Option(help="What the token is for")] = "api",
 ) -> None:
-    """Create a long-lived API token for an official; it is shown once."""
+    """Create an API token for an official (MUSRENBOT_TOKEN_DAYS); it is shown once."""
 
     async def work(services: Services) -> None:
         user_id = await services.officials.user_by_username(username)
-        token = await services.officials.create_token(user_id, name)
-        typer.echo(token)
+        issued = await services.officials.issue_token(user_id, name)
+        _print_issued(issued)
+
+    _run(work)
+
+
+def _print_issued(issued: IssuedToken) -> None:
+    # The secret alone on stdout, so `$(musrenbot official token ...)` captures just it.
+    typer.echo(issued.token)
+    typer.echo(f"token {issued.id}, expires {_utc(issued.expires_at)}", err=True)
+
+
+def _utc(moment: datetime | None) -> str:
+    if moment is None:
+        return "-"
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@official_app.command("tokens")
+def official_tokens(
+    username: Annotated[str | None, typer.Argument(help="Only this official's tokens")] = None,
+) -> None:
+    """API tokens, Open311 keys and login sessions, newest first; never the token itself."""
+
+    async def work(services: Services) -> None:
+        rows = await services.officials.list_tokens(username=username)
+        typer.echo(f"{'id':>6}  {'owner':<24} {'name':<24} {'created':<20} {'expires':<20} "
+                   f"{'last used':<20} revoked")  # fmt: skip
+        for t in rows:
+            typer.echo(f"{t.id:>6}  {t.owner[:24]:<24} {t.name[:24]:<24} "
+                       f"{_utc(t.created_at):<20} {_utc(t.expires_at):<20} "
+                       f"{_utc(t.last_used_at):<20} {_utc(t.revoked_at)}")  # fmt: skip
+
+    _run(work)
+
+
+@official_app.command("revoke-token")
+def official_revoke_token(token_id: int) -> None:
+    """Revoke one API token, Open311 key or login session by its id (see `tokens`)."""
+
+    async def work(services: Services) -> None:
+        revoked = await services.officials.revoke_token_id(token_id)
+        typer.echo(f"token {revoked.id} ({revoked.owner}, {revoked.name}) revoked")
 
     _run(work)
 
@@ -179,7 +221,7 @@ def open311_key(
     """Create an API key with which an Open311 client may submit usulan; it is shown once."""
 
     async def work(services: Services) -> None:
-        typer.echo(await services.officials.create_client_key(client))
+        _print_issued(await services.officials.issue_client_key(client))
 
     _run(work)
 

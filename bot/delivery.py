@@ -27,6 +27,7 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 
+from backend.errors import Unavailable
 from backend.services.context import Backend
 from backend.services.delivery import Outgoing
 from backend.settings import Settings
@@ -154,6 +155,9 @@ class DeliveryWorker:
             try:
                 await self.calendar()
                 result = await self.run_once()
+            except Unavailable:
+                log.warning("database unavailable; delivery waits for it")
+                result = RoundResult()
             except Exception:
                 log.exception("delivery round failed; trying again shortly")
                 result = RoundResult()
@@ -165,7 +169,7 @@ class DeliveryWorker:
     async def calendar(self, now: datetime | None = None) -> int:
         """Once a day, after the digest time: the officials' digest and deadline reminders
         (their dedupe keys make a second worker, or a restart, add nothing more), and the
-        housekeeping of update ids too old to be redelivered."""
+        housekeeping of update ids too old to be redelivered and of expired throttle counts."""
         local = (now or utcnow()).astimezone(self.zone)
         if local.time() < self.digest_at or self.calendar_done == local.date():
             return 0
@@ -175,8 +179,11 @@ class DeliveryWorker:
                 local.date(), self.settings.stage_deadlines, self.settings.reminder_days
             )
             forgotten = await services.updates.forget_older_than(days=7)
+            expired = await services.throttle.forget_expired(now)
         if forgotten:
             log.info("forgot %d processed update ids older than a week", forgotten)
+        if expired:
+            log.info("deleted %d throttle counts that no longer count", expired)
         self.calendar_done = local.date()
         return added
 

@@ -12,12 +12,14 @@ from pathlib import Path
 
 import locales
 from backend.services.context import Backend
+from backend.services.media import StoredPhoto
 from backend.settings import Settings
 from bot.telegram.render import label, text_of
 from handlers.dispatch import handle
 from handlers.events import (
     ButtonPress,
     Command,
+    Document,
     Event,
     Incoming,
     Location,
@@ -28,6 +30,7 @@ from handlers.events import (
     Say,
     Sender,
     Text,
+    prepared,
 )
 
 CHANNEL = "terminal"
@@ -63,10 +66,10 @@ class TerminalChat:
                     self.write(f"  no such file: {path}")
                     return None
 
-                async def fetch() -> bytes:
-                    return path.read_bytes()
+                async def load() -> StoredPhoto:
+                    return await self.backend.media.store_photo(path.read_bytes())
 
-                return Photo(fetch=fetch, file_size=path.stat().st_size)
+                return Photo(load=load, file_size=path.stat().st_size)
             self.write(f"  {HELP}")
             return None
         if line.startswith("/"):
@@ -75,8 +78,9 @@ class TerminalChat:
         return Text(line)
 
     async def send(self, event: Event) -> None:
+        incoming = await prepared(Incoming(self.sender, event))  # a photo is stored first
         async with self.backend.unit() as services:
-            outcome = await handle(Incoming(self.sender, event), services)
+            outcome = await handle(incoming, services)
         self.show(outcome.replies, outcome.language)
 
     def show(self, replies: list[Reply], language: str) -> None:
@@ -87,6 +91,9 @@ class TerminalChat:
             if isinstance(reply, Photos):
                 for sha in reply.hashes:
                     self.write(f"   [foto: {self.backend.media.path_of(sha)}]")
+                continue
+            if isinstance(reply, Document):
+                self.write(f"   [berkas: {self._keep(reply)}]")
                 continue
             assert isinstance(reply, Say)
             self.write("")
@@ -103,6 +110,15 @@ class TerminalChat:
                 self.write(f"   [:lokasi LAT LON] {label(language, reply.request_location)}")
                 if skip:
                     self.write(f"   [{skip}]")
+
+
+    def _keep(self, document: Document) -> Path:
+        """A file sent to the person lands beside the media folder, as a download would."""
+        folder = self.backend.settings.media_dir.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / Path(document.filename).name
+        path.write_bytes(document.data)
+        return path
 
 
 async def run_terminal_chat(

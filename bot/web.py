@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from backend.api.app import create_api
+from backend.api.export import shutdown_export_pool
 from backend.services.context import Backend
 from backend.settings import Settings
 from bot.delivery import DeliveryWorker
@@ -92,6 +93,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
             if channel is not None:
                 await channel.close()
             await backend.close()
+            shutdown_export_pool()
 
     app = create_api(backend)
     app.router.lifespan_context = lifespan

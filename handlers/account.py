@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 from handlers import intake, support
 from handlers.context import Ctx, prompt_of, stale_button, step, unexpected
-from handlers.events import Button, ButtonPress, Event, Msg, Notice, Reply, say
+from handlers.events import Button, ButtonPress, Document, Event, Msg, Reply, say
 
 CONSENT = "account.consent"
 DELETE = "account.delete"
+CANCEL = "account.cancel"
 
 LANGUAGE_NAMES = {"id": "Bahasa Indonesia", "en": "English"}
 
@@ -86,11 +88,8 @@ async def set_language(ctx: Ctx, code: str) -> list[Reply]:
         return stale_button()
     await ctx.services.users.set_language(ctx.user.id, code)
     ctx.user = replace(ctx.user, language=code)
-    return [
-        Notice(Msg("account.language_set")),
-        say("account.language_set"),
-        *prompt_of(ctx),
-    ]
+    # Confirmed once, in the chat; the button's toast stays silent.
+    return [say("account.language_set"), *prompt_of(ctx)]
 
 
 def _ask_delete(ctx: Ctx) -> list[Reply]:
@@ -134,3 +133,69 @@ async def toggle_notifications(ctx: Ctx) -> list[Reply]:
         say("account.notifications_muted" if muted else "account.notifications_on"),
         *prompt_of(ctx),
     ]
+
+
+async def my_data(ctx: Ctx) -> list[Reply]:
+    """/data_saya (UU PDP): everything held about the person, readable and as a JSON file."""
+    held = await ctx.services.users.personal_data(ctx.user.id)
+    profile = held["profile"]
+    none = Msg("summary.empty")
+    summary = Msg(
+        "account.my_data",
+        {
+            "name": profile["name"] or none,
+            "phone": profile["phone"] or none,
+            "language": LANGUAGE_NAMES.get(profile["language"], profile["language"]),
+            "consent": (profile["consent_given"] or "")[:10] or none,
+            "usulan": len(held["usulan"]),
+            "codes": ", ".join(u["code"] for u in held["usulan"]) or none,
+            "support": len(held["support"]),
+            "notifications": len(held["notifications"]),
+        },
+    )
+    document = Document(
+        filename="data-saya.json",
+        data=json.dumps(held, ensure_ascii=False, indent=2, default=str).encode(),
+        caption=Msg("account.my_data_file"),
+    )
+    return [say(summary), document, *prompt_of(ctx)]
+
+
+def _ask_cancel(ctx: Ctx) -> list[Reply]:
+    return [
+        say(
+            "common.cancel_confirm",
+            buttons=(
+                (Button(Msg("button.cancel_yes"), "cancel:yes"),),
+                (Button(Msg("button.cancel_no"), "cancel:no"),),
+            ),
+        )
+    ]
+
+
+def cancel(ctx: Ctx) -> list[Reply]:
+    """/batal: a conversation with nothing typed yet ends at once; one holding what the
+    person wrote asks once before throwing it away (a second /batal means yes)."""
+    if ctx.state == CANCEL:
+        return _cancelled(ctx)
+    if not ctx.data.get("draft") and not ctx.data.get("revise"):
+        return _cancelled(ctx)
+    ctx.data["return_to"] = ctx.state
+    return ctx.go(CANCEL)
+
+
+def _cancelled(ctx: Ctx) -> list[Reply]:
+    ctx.reset()
+    return [say("common.cancelled", clear_keyboard=True)]
+
+
+@step(CANCEL, _ask_cancel)
+async def on_cancel(ctx: Ctx, event: Event) -> list[Reply]:
+    if isinstance(event, ButtonPress):
+        if event.payload == "cancel:yes":
+            return _cancelled(ctx)
+        if event.payload == "cancel:no":
+            ctx.conversation.state = ctx.data.pop("return_to", None) or "idle"
+            return [say("common.cancel_kept"), *prompt_of(ctx)]
+        return stale_button()
+    return unexpected(ctx, event)

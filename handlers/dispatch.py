@@ -44,6 +44,8 @@ COMMAND_ALIASES = {
     "notifikasi": "notifikasi",
     "notifications": "notifikasi",
     "delete_my_data": "hapus_data",
+    "data_saya": "data_saya",
+    "my_data": "data_saya",
     "dukung": "dukung",
     "support": "dukung",
     "daftar": "daftar",
@@ -64,6 +66,7 @@ MENU_COMMANDS = (
     "dukung",
     "notifikasi",
     "bahasa",
+    "data_saya",
     "bantuan",
     "batal",
 )
@@ -131,8 +134,7 @@ async def _command(ctx: Ctx, command: Command) -> list[Reply]:
     if name == "batal":
         if ctx.state == IDLE:
             return [say("common.nothing_to_cancel", clear_keyboard=True)]
-        ctx.reset()
-        return [say("common.cancelled", clear_keyboard=True)]
+        return account.cancel(ctx)
     if name == "bantuan":
         extra = ["village.help"] if await enrol.village_actor(ctx) else []
         return [say("common.help", *extra), *prompt_of(ctx)]
@@ -144,6 +146,8 @@ async def _command(ctx: Ctx, command: Command) -> list[Reply]:
         return await status.mine(ctx)
     if name == "hapus_data":
         return account.ask_delete(ctx)
+    if name == "data_saya":
+        return await account.my_data(ctx)
     if name == "notifikasi":
         return await account.toggle_notifications(ctx)
     if name == "dukung":

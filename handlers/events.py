@@ -7,8 +7,11 @@ conversation returns. Nothing here knows any channel's types.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
+
+from backend.errors import PhotoRejected
+from backend.services.media import StoredPhoto
 
 # --- what a person sent -------------------------------------------------------------------
 
@@ -51,9 +54,11 @@ class Contact:
 
 @dataclass(frozen=True)
 class Photo:
-    """A picture the person sent; the bytes are fetched only when a step wants them."""
+    """A picture the person sent. `load` gives it checked, cleaned and stored, or raises
+    PhotoRejected; a channel runs it through `prepared` before the unit of work opens, so a
+    step only records what is already stored."""
 
-    fetch: Callable[[], Awaitable[bytes]]
+    load: Callable[[], Awaitable[StoredPhoto]]
     file_size: int | None = None
     media_group_id: str | None = None
     caption: str | None = None
@@ -75,6 +80,29 @@ class Incoming:
     sender: Sender
     event: Event
     message_ref: str | None = None  # the channel's id of the message, kept for traceability
+
+
+async def prepared(incoming: Incoming) -> Incoming:
+    """Download, decode and store a photo now, before the unit of work opens: neither the
+    network nor a decode may hold a database transaction open. The step then gets the stored
+    photo (or the refusal) at once."""
+    event = incoming.event
+    if not isinstance(event, Photo):
+        return incoming
+    try:
+        stored = await event.load()
+    except PhotoRejected as exc:
+        refusal = exc
+
+        async def refused() -> StoredPhoto:
+            raise refusal
+
+        return replace(incoming, event=replace(event, load=refused))
+
+    async def ready() -> StoredPhoto:
+        return stored
+
+    return replace(incoming, event=replace(event, load=ready))
 
 
 # --- what the conversation answers --------------------------------------------------------
@@ -127,7 +155,16 @@ class Notice:
     text: Msg
 
 
-Reply = Say | Photos | Notice
+@dataclass(frozen=True)
+class Document:
+    """A file for the person to keep (their own data, as JSON), with a caption."""
+
+    filename: str
+    data: bytes
+    caption: Msg | None = None
+
+
+Reply = Say | Photos | Notice | Document
 
 
 def say(*parts: Msg | str, **kwargs: Any) -> Say:

@@ -8,12 +8,23 @@ edited; after an edit the resident comes back to the summary.
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from typing import Any
 
 import locales
-from backend.domain import MAX_PHOTO_BYTES, MAX_PHOTOS, MAX_TEXT_CHARS, MIN_TEXT_CHARS, Origin
-from backend.errors import InvalidInput, PhotoRejected
+from backend.domain import (
+    MAX_PHOTO_BYTES,
+    MAX_PHOTOS,
+    MAX_TEXT_CHARS,
+    MIN_TEXT_CHARS,
+    Origin,
+    check_number,
+    check_text,
+    number_limit,
+    text_limit,
+)
+from backend.errors import Conflict, Forbidden, InvalidInput, NotFound, PhotoRejected
+from backend.services.intake import RESIDENT_FIELDS
+from backend.services.places import FAR_FROM_DESA_M, kilometres
 from backend.services.wilayah import DesaMatch
 from handlers.context import Ctx, reprompt, stale_button, step, unexpected
 from handlers.enrol import excerpt, village_actor
@@ -63,9 +74,18 @@ FIELD_STEP = {
     "permasalahan": PROBLEM,
     "usulan": REQUEST,
     "volume": VOLUME,
+    "unit": VOLUME,
     "photos": PHOTOS,
     "beneficiaries": BENEFICIARIES,
+    "latitude": LOCATION,
+    "longitude": LOCATION,
+    "dusun": ADDRESS,
+    "rt": ADDRESS,
+    "rw": ADDRESS,
+    "street": ADDRESS,
 }
+CLEAR_PHOTOS = "photos:clear"
+REVISABLE = {*RESIDENT_FIELDS, "photos"}  # what a revision may send back
 SKIP_WORDS = {"-", "lewati", "skip", "tidak ada", "tidak", "none", "no"}
 DONE_WORDS = {"selesai", "done", "sudah", "cukup", "lanjut"}
 SUGGESTIONS = 6
@@ -107,8 +127,22 @@ def _ask_desa(ctx: Ctx) -> list[Reply]:
 
 
 def _desa_button(match: DesaMatch) -> Button:
-    label = match.desa.label if not match.where else f"{match.desa.label} ({match.where})"
-    return Button(label, f"desa:{match.desa.code}")
+    return Button(f"{match.desa.label} ({match.place})", f"desa:{match.desa.code}")
+
+
+def _desa_from_location(ctx: Ctx, event: Location) -> list[Reply]:
+    """A location shared at the desa step: offer the desa it falls in first, and keep the
+    point as the usulan's location once a desa is chosen."""
+    refused = _outside_region(ctx, event.latitude, event.longitude)
+    if refused:
+        return refused
+    ctx.data["desa_location"] = [round(event.latitude, 6), round(event.longitude, 6)]
+    found = ctx.services.places.desa_at(event.latitude, event.longitude, limit=3)
+    matches = [m for m in map(ctx.services.wilayah.match_code, found) if m is not None]
+    if not matches:
+        return [say("intake.desa_location_unknown")]
+    rows = tuple((_desa_button(m),) for m in matches)
+    return [say(Msg("intake.desa_from_location", {"desa": matches[0].desa.label}), buttons=rows)]
 
 
 @step(DESA, _ask_desa)
@@ -120,7 +154,14 @@ async def on_desa(ctx: Ctx, event: Event) -> list[Reply]:
         if desa is None:
             return stale_button()
         ctx.draft["desa_code"] = desa.code
-        return advance(ctx, say(Msg("intake.desa_chosen", {"desa": desa.label})))
+        chosen = say(Msg("intake.desa_chosen", {"desa": desa.label}))
+        shared = ctx.data.pop("desa_location", None)
+        if shared is None:
+            return advance(ctx, chosen)
+        ctx.conversation.state = LOCATION  # the point shared to find the desa is the usulan's
+        return [chosen, *_take_location(ctx, shared[0], shared[1])]
+    if isinstance(event, Location):
+        return _desa_from_location(ctx, event)
     if not isinstance(event, Text):
         return unexpected(ctx, event)
     query = event.text.strip()[:100]
@@ -146,15 +187,50 @@ def _ask_location(ctx: Ctx) -> list[Reply]:
     ]
 
 
+def _outside_region(ctx: Ctx, latitude: float, longitude: float) -> list[Reply] | None:
+    """A point far outside the region served is refused, and the step asked again."""
+    if ctx.services.places.in_region(latitude, longitude) is not False:
+        return None
+    region = ctx.services.wilayah.region_name() or "Indonesia"
+    return reprompt(ctx, Msg("intake.location_outside_region", {"region": region}))
+
+
+def _take_location(ctx: Ctx, latitude: float, longitude: float) -> list[Reply]:
+    """Keep the point, unless it lies far outside the chosen desa: then ask once."""
+    desa = ctx.services.wilayah.get(ctx.draft.get("desa_code", ""))
+    outside = ctx.services.places.metres_outside(desa.code, latitude, longitude) if desa else None
+    if desa is None or outside is None or outside <= FAR_FROM_DESA_M:
+        return _save_location(ctx, latitude, longitude)
+    ctx.data["pending_location"] = [round(latitude, 6), round(longitude, 6)]
+    keep = Button(Msg("button.location_keep"), "location:keep")
+    again = Button(Msg("button.location_again"), "location:again")
+    params = {"desa": desa.label, "km": kilometres(outside)}
+    return [say(Msg("intake.location_far_from_desa", params), buttons=((keep, again),))]
+
+
+def _save_location(ctx: Ctx, latitude: float, longitude: float) -> list[Reply]:
+    ctx.data.pop("pending_location", None)
+    ctx.draft["latitude"] = round(latitude, 6)
+    ctx.draft["longitude"] = round(longitude, 6)
+    return advance(ctx, say("intake.location_saved", clear_keyboard=True))
+
+
 @step(LOCATION, _ask_location)
 async def on_location(ctx: Ctx, event: Event) -> list[Reply]:
     if isinstance(event, Location):
         if not (-90 <= event.latitude <= 90 and -180 <= event.longitude <= 180):
             return reprompt(ctx, "intake.location_invalid")
-        ctx.draft["latitude"] = round(event.latitude, 6)
-        ctx.draft["longitude"] = round(event.longitude, 6)
-        return advance(ctx, say("intake.location_saved", clear_keyboard=True))
+        return _outside_region(ctx, event.latitude, event.longitude) or _take_location(
+            ctx, event.latitude, event.longitude
+        )
+    pending = ctx.data.get("pending_location")
+    if isinstance(event, ButtonPress) and pending and event.payload == "location:keep":
+        return _save_location(ctx, pending[0], pending[1])
+    if isinstance(event, ButtonPress) and pending and event.payload == "location:again":
+        ctx.data.pop("pending_location", None)
+        return _ask_location(ctx)
     if is_skip(ctx, event):
+        ctx.data.pop("pending_location", None)
         ctx.draft.pop("latitude", None)
         ctx.draft.pop("longitude", None)
         return advance(ctx, say("intake.location_skipped", clear_keyboard=True))
@@ -185,6 +261,11 @@ async def on_address(ctx: Ctx, event: Event) -> list[Reply]:
     if len(event.text) > 300:
         return reprompt(ctx, Msg("intake.address_too_long", {"max": 300}))
     address = parse_address(event.text)
+    for key in ("dusun", "rt", "rw", "street"):
+        value = getattr(address, key)
+        if value and len(value) > text_limit(key).max_chars:
+            limit = text_limit(key).max_chars
+            return reprompt(ctx, Msg(f"intake.{key}_too_long", {"max": limit}))
     for key in ("dusun", "rt", "rw", "street"):
         value = getattr(address, key)
         if value:
@@ -286,11 +367,22 @@ async def on_volume(ctx: Ctx, event: Event) -> list[Reply]:
     if not isinstance(event, Text):
         return unexpected(ctx, event)
     volume = parse_volume(event.text[:100])
-    if volume is None or volume.amount >= Decimal("1e12"):
+    if volume is None:
         return reprompt(ctx, "intake.volume_invalid")
+    try:
+        check_number("volume", volume.amount)
+        check_text("unit", volume.unit)
+    except InvalidInput:
+        return reprompt(ctx, Msg("intake.volume_limit", volume_limits()))
     ctx.draft["volume"] = str(volume.amount)
     ctx.draft["unit"] = volume.unit
     return advance(ctx)
+
+
+def volume_limits() -> dict[str, int]:
+    """The volume column's size in words a resident can follow: digits before and after."""
+    limit = number_limit("volume")
+    return {"digits": len(str(int(limit.high))), "decimals": limit.scale}
 
 
 # --- photos -----------------------------------------------------------------------------
@@ -304,7 +396,11 @@ def _photos(ctx: Ctx) -> list[dict[str, Any]]:
 def _ask_photos(ctx: Ctx) -> list[Reply]:
     have = len(_photos(ctx))
     done = (Button(Msg("button.photos_done" if have else "button.skip"), f"skip:{ctx.state}"),)
-    return [say(Msg("intake.ask_photos", {"max": MAX_PHOTOS, "have": have}), buttons=(done,))]
+    # Photos already there (a revision, an edit) can be removed, to replace or drop them.
+    clear = ((Button(Msg("button.photos_clear"), CLEAR_PHOTOS),),) if have else ()
+    return [
+        say(Msg("intake.ask_photos", {"max": MAX_PHOTOS, "have": have}), buttons=(done, *clear))
+    ]
 
 
 @step(PHOTOS, _ask_photos)
@@ -315,6 +411,9 @@ async def on_photos(ctx: Ctx, event: Event) -> list[Reply]:
         ctx.data["last_album"] = ctx.data.pop("album", None)
         return advance(ctx)
     if isinstance(event, ButtonPress):
+        if event.payload == CLEAR_PHOTOS:
+            ctx.draft["photos"] = []
+            return [say("intake.photos_cleared"), *_ask_photos(ctx)]
         return stale_button()
     if not isinstance(event, Photo):
         return unexpected(ctx, event)
@@ -327,7 +426,7 @@ async def on_photos(ctx: Ctx, event: Event) -> list[Reply]:
     if event.file_size is not None and event.file_size > MAX_PHOTO_BYTES:
         return [say(Msg("intake.photo_too_large", {"max_mb": MAX_PHOTO_BYTES // 2**20}))]
     try:
-        stored = await ctx.services.media.store_photo(await event.fetch())
+        stored = await event.load()  # checked and stored before the transaction opened
     except PhotoRejected as exc:
         return [say(Msg(f"intake.photo_{exc.reason}", {"max_mb": MAX_PHOTO_BYTES // 2**20}))]
     if any(p["sha256"] == stored.sha256 for p in photos):
@@ -372,6 +471,9 @@ async def on_beneficiaries(ctx: Ctx, event: Event) -> list[Reply]:
     count = parse_count(event.text[:100])
     if count is None:
         return reprompt(ctx, "intake.beneficiaries_invalid")
+    if count > number_limit("beneficiaries").high:
+        limit = int(number_limit("beneficiaries").high)
+        return reprompt(ctx, Msg("intake.beneficiaries_limit", {"max": limit}))
     ctx.draft["beneficiaries"] = count
     return advance(ctx)
 
@@ -405,8 +507,14 @@ def summary_lines(ctx: Ctx) -> list[Msg]:
         if behalf is not None
         else []
     )  # fmt: skip
+    revise = ctx.data.get("revise")
+    title = (
+        Msg("revise.summary_title", {"code": revise["code"], "note": revise.get("note") or none})
+        if revise is not None
+        else Msg("summary.title")
+    )
     return [
-        Msg("summary.title"),
+        title,
         *resident,
         Msg(
             "summary.body",
@@ -446,12 +554,14 @@ async def on_summary(ctx: Ctx, event: Event) -> list[Reply]:
         field = event.payload.removeprefix("edit:")
         if event.payload.startswith("edit:") and field in _editable(ctx):
             ctx.data["editing"] = True
-            if field == "foto":
-                ctx.draft["photos"] = []  # new photos replace the earlier ones
             return ctx.go(EDITABLE[field])
+        revising = ctx.data.get("revise") is not None
         if event.payload == "cancel":
             ctx.reset()
-            return [say("common.cancelled", clear_keyboard=True)]
+            key = "revise.abandoned" if revising else "common.cancelled"
+            return [say(key, clear_keyboard=True)]
+        if event.payload == "submit" and revising:
+            return await resubmit_revision(ctx)
         if event.payload == "submit":
             return await _offer_similar(ctx) or await submit_draft(ctx)
         return stale_button()
@@ -508,6 +618,23 @@ async def submit_draft(ctx: Ctx) -> list[Reply]:
             clear_keyboard=True,
         )
     ]
+
+
+async def resubmit_revision(ctx: Ctx) -> list[Reply]:
+    """Send a revised usulan back: it waits again where it was returned from."""
+    code = str(ctx.data["revise"]["code"])
+    changes = {k: v for k, v in ctx.draft.items() if k in REVISABLE}
+    try:
+        await ctx.services.workflow.resubmit(ctx.user.id, code, changes)
+    except InvalidInput as exc:
+        target = FIELD_STEP.get(exc.field, SUMMARY)
+        ctx.data["editing"] = True
+        return ctx.go(target, say(Msg(f"summary.invalid.{exc.field}")))
+    except (Conflict, Forbidden, NotFound):
+        ctx.reset()  # decided meanwhile, or no longer theirs: nothing to send back
+        return [say(Msg("revise.not_needed", {"code": code}), clear_keyboard=True)]
+    ctx.reset()
+    return [say(Msg("revise.sent", {"code": code}), clear_keyboard=True)]
 
 
 async def _submit_on_behalf(ctx: Ctx, behalf: dict[str, Any]) -> list[Reply]:

@@ -125,7 +125,7 @@ def parse_count(text: str) -> int | None:
         value = int(float(number.replace(",", ".")) * scale)
     else:
         value = int(number.replace(".", "")) * scale
-    return value if 0 < value < 100_000_000 else None
+    return value if value > 0 else None  # its upper limit is the conversation's to say
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,9 @@ _DUSUN = re.compile(
 
 
 def parse_address(text: str) -> Address:
-    """'Lingkungan 3, RT 02/RW 05, Jl. Melati' -> its parts; what is left is the street."""
+    """'Lingkungan 3, RT 02/RW 05, Jl. Melati' -> its parts; what is left is the street.
+
+    Nothing is cut: whether a part fits its column is for the conversation to check and say."""
     rest = text.strip()
     rt = rw = dusun = None
     # Removed parts leave a comma behind, so the words on either side stay apart.
@@ -172,10 +174,10 @@ def parse_address(text: str) -> Address:
     street = re.sub(r"\s+", " ", re.sub(r"(^[\s,;]+|[\s,;]+$)", "", rest)).strip(" ,;")
     street = re.sub(r"\s*,\s*(,\s*)+", ", ", street)
     return Address(
-        dusun=dusun[:120] if dusun else None,
+        dusun=dusun or None,
         rt=rt.zfill(3) if rt else None,
         rw=rw.zfill(3) if rw else None,
-        street=street[:200] or None,
+        street=street or None,
     )
 
 

@@ -422,7 +422,7 @@ async def on_minutes(ctx: Ctx, event: Event) -> list[Reply]:
     if actor is None:
         return [say("village.only_officials")]
     try:
-        stored = await ctx.services.media.store_photo(await event.fetch())
+        stored = await event.load()  # checked and stored before the transaction opened
     except PhotoRejected as exc:
         return [say(Msg(f"intake.photo_{exc.reason}", {"max_mb": MAX_PHOTO_BYTES // 2**20}))]
     try:

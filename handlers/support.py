@@ -5,23 +5,22 @@ desa and category (`intake.similar`): Dukung one of them (the draft is discarded
 send one's own anyway. `/dukung KODE` supports by tracking code.
 
 Revision: an usulan returned with `perlu_perbaikan` offers Perbaiki (in /usulan_saya and in the
-notification): the official's note -> new usulan text -> new problem text (Lewati keeps the old
-one) -> it waits again at the same stage.
+notification): the official's note, then the usulan on the intake summary, where any field can
+be changed (photos added, replaced or removed too); Kirim sends it back to wait again at the
+same stage (intake.resubmit_revision).
 """
 
 from __future__ import annotations
 
-from backend.domain import MAX_TEXT_CHARS, MIN_TEXT_CHARS, Decision
-from backend.errors import Conflict, Forbidden, NotFound
+from backend.domain import Decision
+from backend.errors import Conflict, NotFound, TooManyAttempts
 from backend.services.intake import normalise_code
-from backend.services.support import SupportRefused
+from backend.services.support import Backed, SupportRefused
 from handlers import intake
 from handlers.context import Ctx, reprompt, stale_button, step, unexpected
-from handlers.enrol import excerpt, lines
+from handlers.enrol import lines
 from handlers.events import Button, ButtonPress, Event, Msg, Reply, Say, Text, say
-
-REVISE_REQUEST = "revise.request"
-REVISE_PROBLEM = "revise.problem"
+from handlers.status import too_many_lookups
 
 REFUSED = {
     "own": "support.own",
@@ -100,11 +99,22 @@ async def support_code(ctx: Ctx, text: str) -> list[Reply]:
     code = normalise_code(text)
     if code is None:
         return [say(Msg("status.not_found", {"code": text.strip()[:20]}))]
+    async def back() -> Backed | None:
+        try:
+            return await ctx.services.support.support(ctx.user.id, code)
+        except NotFound:
+            return None
+
     try:
-        backed = await ctx.services.support.support(ctx.user.id, code)
+        # A code tried by a resident counts like a /status lookup: no walking the codes.
+        backed = await ctx.services.throttle.code_lookup(f"user:{ctx.user.id}", back)
+    except TooManyAttempts as exc:
+        return [too_many_lookups(exc)]
     except SupportRefused as exc:
         return [say(Msg(REFUSED.get(exc.reason, "support.closed"), {"code": code}))]
-    except (NotFound, Conflict):
+    except Conflict:
+        return [say(Msg("status.not_found", {"code": code}))]
+    if backed is None:
         return [say(Msg("status.not_found", {"code": code}))]
     return [_thanks(backed.code, backed.support_count)]
 
@@ -113,6 +123,8 @@ async def support_code(ctx: Ctx, text: str) -> list[Reply]:
 
 
 async def start_revision(ctx: Ctx, code_text: str) -> list[Reply]:
+    """Perbaiki: the official's note first, then the usulan as a draft on the summary, where
+    every field can be changed with the buttons a new usulan has; Kirim sends it back."""
     code = normalise_code(code_text)
     if code is None:
         return stale_button()
@@ -123,87 +135,8 @@ async def start_revision(ctx: Ctx, code_text: str) -> list[Reply]:
         return [say(Msg("revise.not_needed", {"code": code}))]
     if ctx.state.startswith("intake."):  # a draft in progress is not dropped for this
         return [say("revise.finish_draft_first")]
-    returned = [h for h in found.history if h.decision == Decision.PERLU_PERBAIKAN.value]
-    note = (returned[-1].note if returned else None) or ""
-    ctx.conversation.data = {
-        "revise": {
-            "code": code,
-            "note": note,
-            "usulan": found.usulan,
-            "permasalahan": found.permasalahan,
-            "changes": {},
-        }
-    }
-    return ctx.go(REVISE_REQUEST, say(Msg("revise.intro", {"code": code, "note": note or "-"})))
-
-
-def _revise(ctx: Ctx) -> dict[str, object]:
-    revise: dict[str, object] = ctx.data.setdefault("revise", {})
-    return revise
-
-
-def _ask_revise_request(ctx: Ctx) -> list[Reply]:
-    old = excerpt(str(_revise(ctx).get("usulan") or ""), 300)
-    return [
-        say(
-            Msg("revise.ask_request", {"old": old, "max": MAX_TEXT_CHARS}),
-            buttons=(intake.skip_button(ctx),),
-            clear_keyboard=True,
-        )
-    ]
-
-
-def _ask_revise_problem(ctx: Ctx) -> list[Reply]:
-    old = excerpt(str(_revise(ctx).get("permasalahan") or ""), 300)
-    return [
-        say(
-            Msg("revise.ask_problem", {"old": old, "max": MAX_TEXT_CHARS}),
-            buttons=(intake.skip_button(ctx),),
-        )
-    ]
-
-
-def _revised_text(ctx: Ctx, event: Event, field: str) -> list[Reply] | None:
-    """Take the answer into the changes; replies only when the answer is not usable."""
-    if intake.is_skip(ctx, event):
-        return None
-    if isinstance(event, ButtonPress):
-        return stale_button()
-    if not isinstance(event, Text):
-        return unexpected(ctx, event)
-    text = event.text.strip()
-    if len(text) > MAX_TEXT_CHARS:
-        return [say(Msg("intake.text_too_long", {"max": MAX_TEXT_CHARS, "length": len(text)}))]
-    if len(text) < MIN_TEXT_CHARS:
-        return [say(Msg("intake.text_too_short", {"min": MIN_TEXT_CHARS}))]
-    changes = _revise(ctx).setdefault("changes", {})
-    assert isinstance(changes, dict)
-    changes[field] = text
-    return None
-
-
-@step(REVISE_REQUEST, _ask_revise_request)
-async def on_revise_request(ctx: Ctx, event: Event) -> list[Reply]:
-    refused = _revised_text(ctx, event, "usulan")
-    if refused is not None:
-        return refused
-    return ctx.go(REVISE_PROBLEM)
-
-
-@step(REVISE_PROBLEM, _ask_revise_problem)
-async def on_revise_problem(ctx: Ctx, event: Event) -> list[Reply]:
-    refused = _revised_text(ctx, event, "permasalahan")
-    if refused is not None:
-        return refused
-    revise = _revise(ctx)
-    code = str(revise.get("code") or "")
-    changes = revise.get("changes") or {}
-    assert isinstance(changes, dict)
-    try:
-        await ctx.services.workflow.resubmit(ctx.user.id, code, dict(changes))
-    except (Conflict, Forbidden, NotFound):
-        ctx.reset()
-        return [say(Msg("revise.not_needed", {"code": code}), clear_keyboard=True)]
-    ctx.reset()
-    key = "revise.sent" if changes else "revise.sent_unchanged"
-    return [say(Msg(key, {"code": code}), clear_keyboard=True)]
+    draft = await ctx.services.intake.revision_draft(ctx.user.id, code)
+    assert draft is not None  # owned a moment ago, in this same transaction
+    note = found.note or ""
+    ctx.conversation.data = {"draft": draft, "revise": {"code": code, "note": note}}
+    return ctx.go(intake.SUMMARY, say(Msg("revise.intro", {"code": code, "note": note or "-"})))

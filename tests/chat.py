@@ -7,8 +7,11 @@ Every message is one unit of work on the real backend, exactly like the Telegram
 from __future__ import annotations
 
 import copy
+import functools
 import io
 import re
+import struct
+import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,11 +19,10 @@ from PIL import ExifTags, Image
 from sqlalchemy import select
 
 import locales
-from backend.domain import Decision, Stage
 from backend.services.context import Backend
 from backend.services.conversations import IDLE, ConversationState
+from backend.services.media import StoredPhoto
 from backend.services.officials import Role
-from backend.services.workflow import DecisionRequest
 from backend.storage.models import Conversation, User
 from bot.telegram.render import label, text_of
 from handlers.dispatch import handle
@@ -39,6 +41,7 @@ from handlers.events import (
     Text,
     Unsupported,
     UnsupportedKind,
+    prepared,
 )
 
 CODE_RE = re.compile(r"\b[2-9A-Z]{4}-[2-9A-Z]{4}\b")
@@ -80,6 +83,7 @@ class Resident:
     async def deliver(self, event: Event) -> Resident:
         self._sent += 1
         incoming = Incoming(self.sender, event, message_ref=f"{self.sender.chat_id}:{self._sent}")
+        incoming = await prepared(incoming)  # as the channels do: photos stored before the unit
         async with self.backend.unit() as services:
             outcome = await handle(incoming, services)
         self.replies = outcome.replies
@@ -116,11 +120,11 @@ class Resident:
     async def photo(
         self, data: bytes, media_group_id: str | None = None, file_size: int | None = None
     ) -> Resident:
-        async def fetch() -> bytes:
-            return data
+        async def load() -> StoredPhoto:
+            return await self.backend.media.store_photo(data)
 
         size = len(data) if file_size is None else file_size
-        return await self.deliver(Photo(fetch=fetch, file_size=size, media_group_id=media_group_id))
+        return await self.deliver(Photo(load=load, file_size=size, media_group_id=media_group_id))
 
     async def unsupported(self, kind: UnsupportedKind) -> Resident:
         return await self.deliver(Unsupported(kind))
@@ -280,17 +284,6 @@ async def _similar_exists(r: Resident) -> None:
     await r.send("/start")
 
 
-async def _returned_for_revision(r: Resident) -> None:
-    """The resident's usulan comes back with perlu_perbaikan; they press Perbaiki."""
-    code = await submit_usulan(r)
-    async with r.backend.unit() as services:
-        user = await services.officials.official_user("Lurah Pasar Baru")
-        lurah = await services.officials.grant(user, Role.KEPALA_DESA, wilayah_code=PASAR_BARU)
-        returned = DecisionRequest(Stage.DESA, Decision.PERLU_PERBAIKAN, note="Lengkapi ukurannya.")
-        await services.workflow.decide(lurah, code, returned)
-    await r.press(f"fix:{_short(code)}")
-
-
 def _on_card(action: str) -> Answer:
     async def press(r: Resident) -> None:
         code = (await r.conversation()).data["review"]["code"]
@@ -313,7 +306,6 @@ STARTS: dict[str, Answer] = {
         _open_rembuk,
     ),
     "intake.similar": _similar_exists,
-    **dict.fromkeys(("revise.request", "revise.problem"), _returned_for_revision),
 }  # fmt: skip
 ANSWERS.update(
     {
@@ -327,7 +319,6 @@ ANSWERS.update(
         "rembuk.groups": lambda r: r.press("skip:rembuk.groups"),
         "rembuk.minutes": lambda r: r.press("skip:rembuk.minutes"),
         "rembuk.rank": lambda r: r.press("rk:done"),
-        "revise.request": lambda r: r.press("skip:revise.request"),
     }
 )
 # Where a step has several ways on, the way towards these states.
@@ -344,6 +335,10 @@ BRANCHES: dict[str, dict[str, Answer]] = {
 
 async def walk_to(resident: Resident, target: str, *, max_steps: int = 20) -> None:
     """From wherever the resident is, answer each question validly until `target` is asked."""
+    if target == "account.cancel":  # /batal with a draft half typed asks first
+        await walk_to(resident, "intake.request")
+        await resident.send("/batal")
+        return
     if await resident.state() == IDLE:
         await STARTS.get(target, lambda r: r.send("/start"))(resident)
     if target == "account.delete":
@@ -408,3 +403,20 @@ def make_jpeg(
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=90, exif=exif)
     return out.getvalue()
+
+
+@functools.cache
+def png_bomb() -> bytes:
+    """A complete, valid 59-megapixel PNG of black pixels in 172 KB: it decodes to 177 MB."""
+    width, height = 8000, 7375
+    packer = zlib.compressobj(9)
+    rows = (b"\x00" * (1 + 3 * width)) * 125  # filter byte + RGB, 125 rows at a time
+    idat = b"".join(packer.compress(rows) for _ in range(height // 125)) + packer.flush()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")

@@ -97,6 +97,7 @@ class Warga:
         self.first_name = first_name
         self.expected = 0  # messages this chat should have received so far
         self.presses: list[str] = []  # callback query ids of every button pressed
+        self.answer_timeout = ANSWER_TIMEOUT
 
     # --- what the resident does ----------------------------------------------------------
 
@@ -160,9 +161,7 @@ class Warga:
         if queued:
             assert self.mode == "polling"
         elif self.mode == "webhook":
-            # Telegram posts the updates of an album in parallel; one post otherwise.
-            statuses = await asyncio.gather(*(self.standin.post_to_webhook(u) for u in updates))
-            assert statuses == [200] * len(updates), statuses
+            await self.post(updates)
         else:
             for update in updates:
                 self.standin.queue_update(update)
@@ -172,7 +171,7 @@ class Warga:
                     len(self.messages()) >= self.expected
                     and all(self._answered(u) for u in updates)
                 ),
-                timeout=ANSWER_TIMEOUT,
+                timeout=self.answer_timeout,
             )
         # In webhook mode the answer was sent before the post returned.
         messages = self.messages()
@@ -191,6 +190,12 @@ class Warga:
             markup=mine[-1].params.get("reply_markup") if mine else None,
             notice=notice,
         )
+
+    async def post(self, updates: tuple[dict[str, Any], ...]) -> None:
+        """Post to the webhook as Telegram does; each post must be acknowledged."""
+        # Telegram posts the updates of an album in parallel; one post otherwise.
+        statuses = await asyncio.gather(*(self.standin.post_to_webhook(u) for u in updates))
+        assert statuses == [200] * len(updates), statuses
 
     async def settled(self) -> None:
         """Nothing more arrives than what was waited for (polling delivers asynchronously)."""
@@ -248,8 +253,9 @@ class Warga:
         await self.press_data("skip:intake.photos")
         await self.say("200")
         submitted = await self.press("Kirim")
-        if not TRACKING_CODE.search(submitted.text):
-            # Similar usulan of the village were offered first: this resident sends their own.
+        if any("Tetap kirim" in label for label, _ in submitted.buttons):
+            # Similar usulan of the village were offered first (their codes shown): this
+            # resident sends their own.
             submitted = await self.press("Tetap kirim")
         return tracking_code(submitted.text)
 

@@ -48,8 +48,11 @@ async def running_service(
     database_url: str,
     tmp_path: Path,
     mode: Literal["polling", "webhook"],
+    *,
+    uvicorn_logging: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> AsyncIterator[RunningService]:
+    """`uvicorn_logging`: uvicorn's logging options (default: warnings only, no access log)."""
     sock = _free_socket()
     base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     settings = make_settings(
@@ -64,7 +67,8 @@ async def running_service(
     )
     backend = await start_backend(settings)
     app = create_app(settings, backend)
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    logging = uvicorn_logging or {"log_level": "warning", "access_log": False}
+    config = uvicorn.Config(app, lifespan="on", **logging)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:

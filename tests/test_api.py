@@ -29,7 +29,18 @@ async def client(backend: Backend) -> AsyncIterator[httpx.AsyncClient]:
 async def test_health_reports_the_region_served(client: httpx.AsyncClient) -> None:
     response = await client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "wilayah": 151, "region": "12.71"}
+    assert response.json() == {
+        "status": "ok",
+        "database": "ok",
+        "wilayah": 151,
+        "region": "12.71",
+    }
+
+
+async def test_readiness_answers_200_while_the_database_does(client: httpx.AsyncClient) -> None:
+    # The 503 side, with a database really stopped, is in tests/test_faults.py.
+    ready = await client.get("/health/ready")
+    assert (ready.status_code, ready.json()) == (200, {"status": "ready", "database": "ok"})
 
 
 async def test_the_status_of_an_usulan_is_public_but_not_who_sent_it(

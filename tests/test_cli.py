@@ -217,7 +217,7 @@ async def test_the_terminal_chat_completes_an_intake(db_url: str, tmp_path: Path
     script = Script(
         button(t("button.consent_yes")),
         "pasar baru",
-        button("Kelurahan Pasar Baru"),
+        button("Kelurahan Pasar Baru (Kec. Medan Kota)"),
         ":lokasi 3.583412 98.67223",
         ADDRESS,
         button(t("category.jalan")),

@@ -13,8 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from backend.domain import MAX_PHOTO_BYTES, MAX_TEXT_CHARS
+from backend.services import media
 from backend.services.context import Backend
+from backend.services.media import StoredPhoto
 from backend.storage.models import Conversation, User, Usulan, UsulanEvent
+from handlers.events import Photo
 from handlers.intake import CATEGORY, DESA, PHOTOS, PROBLEM, REQUEST, SUMMARY, VOLUME
 from tests.chat import (
     ADDRESS_TEXT,
@@ -24,6 +27,7 @@ from tests.chat import (
     REQUEST_TEXT,
     Resident,
     make_jpeg,
+    png_bomb,
     submit_usulan,
     walk_to,
 )
@@ -62,13 +66,13 @@ async def test_a_resident_submits_a_complete_usulan(backend: Backend) -> None:
 
     await r.send("sei rengas")
     labels = [lbl for lbl, _ in r.buttons]
-    assert "Kelurahan Sei Rengas I" in labels
-    assert "Kelurahan Sei Rengas II" in labels
+    assert "Kelurahan Sei Rengas I (Kec. Medan Kota)" in labels
+    assert "Kelurahan Sei Rengas II (Kec. Medan Area)" in labels
     await r.press_label("Sei Rengas II")
     assert "Kelurahan Sei Rengas II" in r.text
     assert r.asks_location
 
-    await r.location(3.583412, 98.67223)
+    await r.location(3.585762, 98.696224)  # in Sei Rengas II
     assert r.t("intake.location_saved") in r.text
     await r.send(ADDRESS_TEXT)
     assert r.t("intake.ask_category") in r.text
@@ -83,7 +87,7 @@ async def test_a_resident_submits_a_complete_usulan(backend: Backend) -> None:
     plain = make_jpeg(color=(40, 160, 40))
     await r.photo(with_gps)
     assert r.texts == [r.t("intake.ask_photos", max=3, have=1)]
-    assert [lbl for lbl, _ in r.buttons] == ["Selesai"]
+    assert [lbl for lbl, _ in r.buttons] == ["Selesai", "🗑 Hapus foto yang ada"]
     await r.photo(plain)
     await r.press_label("Selesai")
     assert r.t("intake.ask_beneficiaries") in r.text
@@ -92,7 +96,7 @@ async def test_a_resident_submits_a_complete_usulan(backend: Backend) -> None:
     summary = r.text
     for shown in (
         "Kelurahan Sei Rengas II, Kec. Medan Area",
-        "3.58341, 98.67223",
+        "3.58576, 98.69622",
         "Lingkungan 3, RT 002, RW 005, Jl. Melati",
         "Jalan & jembatan",
         PROBLEM_TEXT,
@@ -117,8 +121,8 @@ async def test_a_resident_submits_a_complete_usulan(backend: Backend) -> None:
     assert (row.planning_year, row.origin, row.submitter_id) == (2027, "warga", submitter.id)
     assert row.desa_code == SEI_RENGAS_II
     assert (row.dusun, row.rt, row.rw, row.street) == ("Lingkungan 3", "002", "005", "Jl. Melati")
-    assert row.latitude == pytest.approx(3.583412)
-    assert row.longitude == pytest.approx(98.67223)
+    assert row.latitude == pytest.approx(3.585762)
+    assert row.longitude == pytest.approx(98.696224)
     jalan = backend.categories_by_key["jalan"]  # the deployment's category mapping
     assert (row.category, row.urusan_code, row.opd) == ("jalan", jalan.urusan_code, jalan.opd)
     assert row.urusan_code == "1.03" and row.opd
@@ -179,10 +183,15 @@ async def test_status_command_shows_stage_decision_and_history(backend: Backend)
     await r.send(f"/status {code.lower().replace('-', ' ')}")
     assert "Status: Musrenbang Desa/Kelurahan, menunggu dibahas" in r.text
 
+    assert "Berikutnya: dibahas di Musrenbang Desa/Kelurahan." in r.text
+
     await r.send("/status 2345-6789")
     assert r.texts == [r.t("status.not_found", code="2345-6789")]
-    await r.send("/status")
-    assert r.texts == [r.t("status.ask_code")]
+    await r.send("/status")  # no code: one's own usulan
+    assert code in r.text and r.t("status.mine_header", count=1) in r.text
+    stranger = Resident(backend, "no-usulan-yet")
+    await stranger.send("/status")
+    assert stranger.texts == [stranger.t("status.ask_code")]
 
 
 async def test_my_usulan_lists_only_my_own(backend: Backend) -> None:
@@ -225,8 +234,9 @@ async def test_bahasa_switches_language_and_asks_the_current_question_again(
     assert [lbl for lbl, _ in r.buttons] == ["Bahasa Indonesia", "English"]
     await r.press_label("English")
     assert r.language == "en"
-    assert r.notices == ["Language changed to English."]
+    assert r.notices == []  # confirmed once, in the chat, not also in a toast
     assert r.texts[0] == "Language changed to English."
+    assert r.text.count("Language changed") == 1
     assert "How much is needed?" in r.last_text
     assert await r.state() == VOLUME
     assert await r.draft() == before
@@ -242,7 +252,15 @@ async def test_bahasa_switches_language_and_asks_the_current_question_again(
 async def test_batal_in_the_middle_discards_the_draft(backend: Backend) -> None:
     r = Resident(backend)
     await walk_to(r, REQUEST)
+    before = await r.draft()
+    await r.send("/batal")  # asked once: the draft holds what the resident typed
+    assert r.texts == [r.t("common.cancel_confirm")]
+    await r.press("cancel:no")
+    assert r.texts[0] == r.t("common.cancel_kept")
+    assert await r.state() == REQUEST and await r.draft() == before
+
     await r.send("/batal")
+    await r.press("cancel:yes")
     assert r.texts == [r.t("common.cancelled")]
     assert await r.state() == "idle"
     assert await r.draft() == {}
@@ -418,6 +436,7 @@ async def test_stale_and_forged_buttons_get_a_notice_and_change_nothing(
         assert await r.draft() == before
 
     await r.send("/batal")
+    await r.press("cancel:yes")
     await r.press("cat:jalan")  # a button of a discarded draft
     assert r.notices == [r.t("common.stale_button")]
     assert await r.state() == "idle"
@@ -629,3 +648,96 @@ async def test_status_links_to_the_public_page_when_the_service_has_one(backend:
     )
     await r.send(f"/status {code}")
     assert f"https://musrenbot.pemkomedan.go.id/u/{code}" in r.last_text
+
+
+@pytest.mark.parametrize("language", ["id", "en"])
+async def test_a_photo_bomb_is_refused_for_its_resolution_and_the_draft_is_kept(
+    backend: Backend, language: str
+) -> None:
+    r = Resident(backend, language_code=language)
+    await walk_to(r, PHOTOS)
+    before = await r.draft()
+
+    await r.photo(png_bomb())  # 172 KB that would decode to 59 megapixels
+
+    assert r.texts == [r.t("intake.photo_too_many_pixels")]
+    assert "MB" not in r.text  # not the file-size message: the file is small
+    assert await r.state() == PHOTOS
+    after = await r.draft()
+    assert after.pop("photos") == [] and after == {k: v for k, v in before.items() if k != "photos"}
+    await r.photo(make_jpeg())  # the next, ordinary photo is taken as usual
+    assert r.texts == [r.t("intake.ask_photos", max=3, have=1)]
+
+
+async def test_the_photo_step_records_a_stored_photo_and_decodes_nothing(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r = Resident(backend)
+    await walk_to(r, PHOTOS)
+    stored = await backend.media.store_photo(make_jpeg(gps=True))
+
+    def no_decoding(data: bytes) -> Image.Image:
+        raise AssertionError("decoded inside the conversation step")
+
+    monkeypatch.setattr(media, "_decode", no_decoding)
+
+    async def already_stored() -> StoredPhoto:
+        return stored
+
+    await r.deliver(Photo(load=already_stored, file_size=stored.bytes))
+
+    assert r.texts == [r.t("intake.ask_photos", max=3, have=1)]
+    assert [p["sha256"] for p in (await r.draft())["photos"]] == [stored.sha256]
+
+
+async def test_a_rejected_resident_reads_the_reason_and_note_wherever_they_look(
+    backend: Backend,
+) -> None:
+    from backend.domain import Decision, Stage
+    from backend.services.officials import Role
+    from backend.services.workflow import DecisionRequest
+
+    r = Resident(backend)
+    code = await submit_usulan(r)
+    async with backend.unit() as services:
+        user = await services.officials.official_user("Lurah Pasar Baru")
+        lurah = await services.officials.grant(user, Role.KEPALA_DESA, wilayah_code=PASAR_BARU)
+        rejected = DecisionRequest(
+            Stage.DESA, Decision.DITOLAK, reason_code="bukan_kewenangan",
+            note="Jalan ini jalan provinsi; sampaikan ke Dinas PU Provinsi.",
+        )  # fmt: skip
+        await services.workflow.decide(lurah, code, rejected)
+
+    await r.send(f"/status {code}")
+    assert "Status: Musrenbang Desa/Kelurahan, ditolak" in r.text
+    assert r.t("reason.bukan_kewenangan") in r.text
+    assert "Jalan ini jalan provinsi; sampaikan ke Dinas PU Provinsi." in r.text
+    assert r.t("status.next_ditolak") in r.text
+    assert "Keputusan terakhir (" in r.text
+
+    await r.send("/usulan_saya")
+    assert r.t("reason.bukan_kewenangan") in r.text
+    assert "Jalan ini jalan provinsi" in r.text
+
+
+async def test_a_returned_usulan_shows_the_note_in_the_list_before_perbaiki(
+    backend: Backend,
+) -> None:
+    from backend.domain import Decision, Stage
+    from backend.services.officials import Role
+    from backend.services.workflow import DecisionRequest
+
+    r = Resident(backend)
+    code = await submit_usulan(r)
+    async with backend.unit() as services:
+        user = await services.officials.official_user("Lurah Pasar Baru")
+        lurah = await services.officials.grant(user, Role.KEPALA_DESA, wilayah_code=PASAR_BARU)
+        returned = DecisionRequest(Stage.DESA, Decision.PERLU_PERBAIKAN,
+                                   note="Tambahkan foto kondisi jalan.")  # fmt: skip
+        await services.workflow.decide(lurah, code, returned)
+
+    await r.send("/usulan_saya")
+    assert "Catatan petugas: “Tambahkan foto kondisi jalan.”" in r.text
+    await r.send(f"/status {code}")
+    assert "Tambahkan foto kondisi jalan." in r.text
+    assert r.t("status.next_perlu_perbaikan") in r.text

@@ -14,8 +14,10 @@ import pytest
 
 import locales
 from backend.domain import Decision, Stage
+from backend.errors import PhotoRejected
 from backend.services.categories import load_categories
 from backend.services.context import Backend
+from backend.services.media import StoredPhoto
 from backend.services.wilayah import DesaMatch, WilayahIndex, iter_wilayah_rows
 from handlers import intake
 from handlers.account import LANGUAGE_NAMES
@@ -37,7 +39,7 @@ from handlers.events import (
     UnsupportedKind,
 )
 from handlers.intake import _desa_button
-from tests.chat import Resident, make_jpeg, walk_to
+from tests.chat import Resident, walk_to
 from tests.conftest import make_settings, start_backend
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -254,12 +256,12 @@ def payloads_of(replies: list[Reply]) -> list[str]:
     return [b.payload for r in replies if isinstance(r, Say) for row in r.buttons for b in row]
 
 
-async def _jpeg() -> bytes:
-    return make_jpeg()
+async def _jpeg() -> StoredPhoto:
+    return StoredPhoto(sha256="ab" * 32, width=64, height=48, bytes=700)
 
 
-async def _not_an_image() -> bytes:
-    return b"not a picture"
+async def _not_an_image() -> StoredPhoto:
+    raise PhotoRejected("not_image")
 
 
 ODD_EVENTS: list[Event] = [
@@ -270,8 +272,8 @@ ODD_EVENTS: list[Event] = [
     ButtonPress("skip:intake.desa"),
     Location(3.58, 98.67),
     Contact("+6281234567890"),
-    Photo(fetch=_jpeg, file_size=700),
-    Photo(fetch=_not_an_image, file_size=13),
+    Photo(load=_jpeg, file_size=700),
+    Photo(load=_not_an_image, file_size=13),
     *(Unsupported(kind) for kind in typing.get_args(UnsupportedKind)),
     Command("bantuan"),
     Command("tidak_ada"),

@@ -9,14 +9,15 @@ from backend.domain import Decision, Stage
 from backend.services.context import Backend
 from backend.services.officials import Actor, Role
 from backend.services.workflow import DecisionRequest
-from backend.storage.models import Support, Usulan, UsulanEvent
-from handlers import intake, support
+from backend.storage.models import Support, Usulan, UsulanEvent, UsulanPhoto
+from handlers import intake
 from tests.chat import (
     CODE_RE,
     PASAR_BARU,
     PROBLEM_TEXT,
     REQUEST_TEXT,
     Resident,
+    make_jpeg,
     submit_usulan,
     walk_to,
 )
@@ -191,45 +192,99 @@ async def test_dukung_before_consent_asks_for_it_then_supports(backend: Backend)
 
 async def test_a_returned_usulan_is_revised_in_chat_and_waits_again(backend: Backend) -> None:
     resident = Resident(backend, "1001")
-    code = await submit_usulan(resident)
+    code = await submit_usulan(resident, photos=(make_jpeg(color=(200, 0, 0)),))
     await decide(
-        backend, code, Decision.PERLU_PERBAIKAN, note="Sebutkan lebar jalan dan nama gangnya."
+        backend, code, Decision.PERLU_PERBAIKAN, note="Sebutkan lebar jalan dan tambah foto."
     )
 
     await resident.send("/usulan_saya")
     assert f"{code} perlu Anda perbaiki" in resident.text
+    assert "Sebutkan lebar jalan dan tambah foto." in resident.text  # before pressing Perbaiki
     fix = f"fix:{code.replace('-', '')}"
     assert resident.payloads == [fix]
     await resident.press(fix)
-    assert "Catatan petugas: Sebutkan lebar jalan dan nama gangnya." in resident.text
+    # The note first, then the usulan as it is, with an edit button for every field.
+    assert resident.texts[0].startswith("✏️ Perbaikan usulan")
+    assert "Catatan petugas: Sebutkan lebar jalan dan tambah foto." in resident.texts[0]
     assert REQUEST_TEXT in resident.text
-    assert await resident.state() == support.REVISE_REQUEST
+    assert await resident.state() == intake.SUMMARY
+    assert {"edit:usulan", "edit:volume", "edit:foto", "edit:alamat", "edit:kategori",
+            "edit:lokasi", "edit:desa"} <= set(resident.payloads)  # fmt: skip
 
+    await resident.press("edit:usulan")
     await resident.send("pendek")
-    assert resident.keys == ["intake.text_too_short"]
+    assert "intake.text_too_short" in resident.keys
     revised = "Pengaspalan Gang Melati lebar 3 meter sepanjang 120 meter dan parit di kedua sisi."
     await resident.send(revised)
-    assert PROBLEM_TEXT in resident.text
-    await resident.press("skip:revise.problem")
+    assert await resident.state() == intake.SUMMARY
+    await resident.press("edit:volume")
+    await resident.send("150 meter")
+    await resident.press("edit:foto")  # the photo there stays; one more is added
+    await resident.photo(make_jpeg(color=(0, 200, 0)))
+    await resident.press("skip:intake.photos")
+    await resident.press("submit")
     assert f"Usulan {code} sudah diperbaiki dan menunggu dibahas lagi" in resident.text
     assert await resident.state() == "idle"
 
     row = await usulan(backend, code)
     assert (row.stage, row.decision) == ("desa", "menunggu")
     assert (row.usulan, row.permasalahan) == (revised, PROBLEM_TEXT)
+    assert float(row.volume) == 150
     async with backend.sessionmaker() as session:
+        photos = (
+            await session.scalars(select(UsulanPhoto).where(UsulanPhoto.usulan_id == row.id))
+        ).all()
         event = await session.scalar(
             select(UsulanEvent).where(
                 UsulanEvent.usulan_id == row.id, UsulanEvent.kind == "diperbaiki"
             )
         )
-    assert event is not None and event.payload["changes"]["usulan"] == [REQUEST_TEXT, revised]
+    assert len(photos) == 2
+    assert event is not None
+    changes = event.payload["changes"]
+    assert changes["usulan"] == [REQUEST_TEXT, revised]
+    assert changes["volume"] == ["120", "150"]
+    assert [len(changes["photos"][0]), len(changes["photos"][1])] == [1, 2]
+    assert set(changes) == {"usulan", "volume", "photos"}  # only what changed
 
     # The old button does nothing more; the usulan is waiting, not returned.
     await resident.press(fix)
     assert resident.texts == [resident.t("revise.not_needed", code=code)]
     await resident.send("/usulan_saya")
     assert resident.payloads == []
+
+
+async def test_a_revision_can_remove_the_photos_and_move_the_category(backend: Backend) -> None:
+    resident = Resident(backend, "1003")
+    code = await submit_usulan(resident, photos=(make_jpeg(color=(9, 9, 9)),))
+    await decide(backend, code, Decision.PERLU_PERBAIKAN, note="Foto salah; ini soal lampu jalan.")
+    await resident.press(f"fix:{code.replace('-', '')}")
+    await resident.press("edit:foto")
+    await resident.press("photos:clear")
+    assert resident.texts[0] == resident.t("intake.photos_cleared")
+    await resident.press("skip:intake.photos")
+    await resident.press("edit:kategori")
+    await resident.press("cat:lampu_jalan")
+    await resident.press("submit")
+
+    row = await usulan(backend, code)
+    async with backend.sessionmaker() as session:
+        left = (
+            await session.scalars(select(UsulanPhoto).where(UsulanPhoto.usulan_id == row.id))
+        ).all()
+    assert left == []
+    assert row.category == "lampu_jalan" and row.decision == "menunggu"
+    assert (row.urusan_code, row.opd) == ("1.04", "perkim")  # follow the new category
+
+
+async def test_a_revision_given_up_leaves_the_usulan_waiting_for_it(backend: Backend) -> None:
+    resident = Resident(backend, "1004")
+    code = await submit_usulan(resident)
+    await decide(backend, code, Decision.PERLU_PERBAIKAN, note="Lengkapi ukurannya.")
+    await resident.press(f"fix:{code.replace('-', '')}")
+    await resident.press("cancel")
+    assert resident.texts == [resident.t("revise.abandoned")]
+    assert (await usulan(backend, code)).decision == "perlu_perbaikan"
 
 
 async def test_only_the_submitter_revises_and_a_draft_is_not_lost(backend: Backend) -> None:
@@ -250,8 +305,8 @@ async def test_only_the_submitter_revises_and_a_draft_is_not_lost(backend: Backe
     assert resident.keys == ["revise.finish_draft_first"]
     assert await resident.state() == intake.VOLUME
     await resident.send("/batal")
+    await resident.press("cancel:yes")
     await resident.press(fix)
-    await resident.press("skip:revise.request")
-    await resident.press("skip:revise.problem")
-    assert resident.texts == [resident.t("revise.sent_unchanged", code=code)]
+    await resident.press("submit")  # sent back as it was: it waits again all the same
+    assert resident.texts == [resident.t("revise.sent", code=code)]
     assert (await usulan(backend, code)).decision == "menunggu"

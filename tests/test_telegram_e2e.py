@@ -5,16 +5,20 @@ Telegram would refuse (the `standin` fixture checks it)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from backend.services import media
+from backend.services.context import Services
 from backend.storage.models import Usulan
-from tests.chat import make_jpeg
+from tests.chat import make_jpeg, png_bomb
 from tests.e2e_fixtures import (
     ADDRESS,
     PASAR_BARU,
@@ -69,9 +73,10 @@ async def test_a_resident_submits_an_usulan_with_photos_and_follows_it(
         assert agreed.texts == [t("account.consent_thanks"), t("intake.ask_desa")]
 
         found = await siti.say("pasar baru")
-        assert ("Kelurahan Pasar Baru", f"desa:{PASAR_BARU}") in found.buttons
+        pasar_baru = "Kelurahan Pasar Baru (Kec. Medan Kota)"
+        assert (pasar_baru, f"desa:{PASAR_BARU}") in found.buttons
 
-        chosen = await siti.press("Kelurahan Pasar Baru", answers=2)
+        chosen = await siti.press(pasar_baru, answers=2)
         assert chosen.texts == [t("intake.desa_chosen", desa="Kelurahan Pasar Baru"),
                                 t("intake.ask_location")]  # fmt: skip
         keyboard = chosen.markup or {}
@@ -472,4 +477,44 @@ async def test_a_summary_longer_than_one_telegram_message_arrives_whole(
     code = tracking_code((await siti.press("Kirim usulan")).text)
     row = await usulan_by_code(webhook_service.backend, code)
     assert (row.permasalahan, row.usulan) == (problem, request)
+    await siti.settled()
+
+
+async def test_a_photo_is_decoded_before_the_transaction_and_a_bomb_refused_politely(
+    standin: BotApiStandIn, webhook_service: RunningService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On SQLite the transaction holds the write lock: a decode inside it stalls every chat.
+    backend = webhook_service.backend
+    open_units, decoded_with_units_open = 0, []
+    unit, decode = backend.unit, media._decode
+
+    @contextlib.asynccontextmanager
+    async def watched_unit() -> AsyncIterator[Services]:
+        nonlocal open_units
+        async with unit() as services:
+            open_units += 1
+            try:
+                yield services
+            finally:
+                open_units -= 1
+
+    def watched_decode(data: bytes) -> Image.Image:
+        decoded_with_units_open.append(open_units)
+        return decode(data)
+
+    monkeypatch.setattr(backend, "unit", watched_unit)
+    monkeypatch.setattr(media, "_decode", watched_decode)
+    standin.add_file("AgACbomb", png_bomb())
+    standin.add_file("AgACroad", make_jpeg((320, 240), (90, 90, 90)))
+    siti = Warga(standin, "webhook", SITI)
+    await siti.walk_to_photos()
+
+    bomb = await siti.photo("AgACbomb")
+    assert bomb.texts == [t("intake.photo_too_many_pixels")]
+    state, data = await conversation_of(backend, SITI)
+    assert state == "intake.photos" and data["draft"]["photos"] == []
+
+    road = await siti.photo("AgACroad")
+    assert road.texts == [t("intake.ask_photos", max=3, have=1)]
+    assert decoded_with_units_open == [0, 0]  # both photos, neither inside a transaction
     await siti.settled()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -324,3 +326,124 @@ async def test_unknown_region_leaves_the_loaded_one_in_place(db_url: str) -> Non
             assert len(await index_from_db(session)) == 151
     finally:
         await engine.dispose()
+
+
+# ----------------------------------------------------------------- issue 14: how people type
+
+PADANG_LAWAS = "12.21"
+
+
+@pytest.fixture(scope="module")
+def padang_lawas() -> WilayahIndex:
+    return WilayahIndex.from_rows(iter_wilayah_rows(PADANG_LAWAS))
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("mabar medan deli", "12.71.06.1005"),  # the kecamatan after the village
+        ("mabar medn deli", "12.71.06.1005"),
+        ("seimati", "12.71.13.1002"),  # run together (two Sei Mati: either is right first)
+        ("S. Rengas Permata", "12.71.10.1004"),
+        ("sei rengas permata", "12.71.10.1004"),
+        ("P Berayan Darat 2", "12.71.20.1007"),  # the register's abbreviation
+        ("pulo brayan darat ii", "12.71.20.1007"),  # spelt out, with a slip
+        ("pulo berayan bengkel baru", "12.71.20.1009"),  # the register writes "PB"
+        ("padang bulan selayang 1", "12.71.21.1005"),  # "P Bulan Selayang I"
+        ("tegal sari mandala 3", "12.71.04.1003"),  # "Tegal S Mandala III"
+        ("kel. sidorejo hilr", "12.71.14.1002"),
+        ("ds sukaramai 2", "12.71.10.1002"),
+    ],
+)
+def test_medan_as_residents_type_it(medan: WilayahIndex, query: str, code: str) -> None:
+    found = medan.search(query)
+    assert found and found[0].desa.name == medan.get(code).name, (query, names(found))  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("ganal huristak", "12.21.03.2018"),
+        ("ujungbatuii", "12.21.05.2020"),
+        ("ujung batu 2", "12.21.05.2020"),
+        ("desa hutaraja tinggi", "12.21.05.2017"),
+        ("huta bara sosopan", "12.21.01.2020"),
+    ],
+)
+def test_padang_lawas_as_residents_type_it(
+    padang_lawas: WilayahIndex, query: str, code: str
+) -> None:
+    found = padang_lawas.search(query)
+    assert found and found[0].desa.code == code, (query, names(found))
+
+
+def test_buttons_say_the_name_as_people_say_it(medan: WilayahIndex) -> None:
+    darat = medan.get("12.71.20.1006")
+    assert darat is not None and darat.name == "P Berayan Darat I"
+    assert (darat.said, darat.label) == ("Pulo Berayan Darat I", "Kelurahan Pulo Berayan Darat I")
+    assert medan.get("12.71.21.1005").said == "Padang Bulan Selayang I"  # type: ignore[union-attr]
+    assert medan.get("12.71.10.1004").said == "Sei Rengas Permata"  # type: ignore[union-attr]
+    assert medan.get(PASAR_BARU).said == "Pasar Baru"  # type: ignore[union-attr]
+    match = medan.match_code("12.71.20.1006")
+    assert match is not None and match.place == "Kec. Medan Timur"
+
+
+def test_an_abbreviation_without_a_single_reading_is_left_alone(
+    padang_lawas: WilayahIndex, medan: WilayahIndex
+) -> None:
+    assert padang_lawas.get("12.21.02.2005").said == "PP. Makmur"  # type: ignore[union-attr]
+    assert medan.get("12.71.02.1002").said == "Sei Sikambing B"  # type: ignore[union-attr]
+    sikambing_c = [d for d in medan.all() if d.name == "Sei Sikambing C II"]
+    assert [d.said for d in sikambing_c] == ["Sei Sikambing C II"]  # a section letter
+
+
+def test_the_typo_set_meets_the_targets() -> None:
+    from tests.typo_set import accuracy, load_typo_set, region_indexes
+
+    cases = load_typo_set()
+    assert {c.region for c in cases} == {"12.71", "12.21"} and len(cases) > 1000
+    result = accuracy(region_indexes(cases), cases)
+    assert result.first >= 0.98 * result.cases, result.misses
+    assert result.top3 == result.cases, result.misses
+
+
+def test_the_typo_set_is_made_deterministically(tmp_path: Path) -> None:
+    from tests.data.make_wilayah_typos import OUT, main
+
+    again = tmp_path / "typos.csv"
+    assert main(["--out", str(again)]) == 0
+    assert again.read_bytes() == OUT.read_bytes()
+
+
+def test_the_search_command_reads_queries_from_stdin() -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    result = CliRunner().invoke(
+        app,
+        ["wilayah", "search", "--region", "12.71", "--limit", "2"],
+        input="mabar medan deli\nxyzzy qwerty\n",
+    )
+    assert result.exit_code == 0, result.output
+    first, second = (json.loads(line) for line in result.output.splitlines())
+    assert first["query"] == "mabar medan deli"
+    assert first["results"][0] == {
+        "code": "12.71.06.1005",
+        "name": "Mabar",
+        "kecamatan": "Medan Deli",
+    }
+    assert len(first["results"]) <= 2
+    assert second == {"query": "xyzzy qwerty", "results": []}
+
+
+def test_the_search_command_takes_one_query_and_refuses_an_unknown_region() -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    result = CliRunner().invoke(app, ["wilayah", "search", "--region", "12.21", "ganal huristak"])
+    assert result.exit_code == 0
+    assert json.loads(result.output)["results"][0]["name"] == "Ganal"
+    refused = CliRunner().invoke(app, ["wilayah", "search", "--region", "99.99", "x"])
+    assert refused.exit_code == 2

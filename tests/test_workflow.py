@@ -293,3 +293,83 @@ async def test_invites_are_single_use_scoped_and_expire(backend):
             await s.officials.claim(second.user_id, stale.code)
     async with backend.unit() as s:
         assert await s.officials.actor_for(second.user_id) is None
+
+
+# --- issue 8: scope escapes and lost support ----------------------------------------------
+
+
+async def test_a_change_that_moves_the_usulan_out_of_the_deciders_scope_is_refused(backend):
+    resident = await warga(backend)
+    kepala = await official(backend, Role.KEPALA_DESA, wilayah=PASAR_BARU)
+    camat = await official(backend, Role.OPERATOR_KECAMATAN, wilayah=MEDAN_KOTA)
+    dpupr = await official(backend, Role.OPD, opd="dpupr")
+    code, other = await submit(backend, resident, n=1), await submit(backend, resident, n=2)
+    await forward_to_kecamatan(backend, kepala, [code, other])
+
+    # Into another kecamatan (Medan Marelan): out of the operator's reach, so refused.
+    with pytest.raises(Forbidden, match="outside your scope"):
+        await decide(backend, camat, code, Stage.KECAMATAN, Decision.DITERIMA_DENGAN_PERUBAHAN,
+                     changes={"desa_code": LABUHAN_DELI})  # fmt: skip
+    async with backend.unit() as s:
+        row = await s.session.scalar(select(Usulan).where(Usulan.code == code))
+    assert (row.desa_code, row.stage, row.decision) == (PASAR_BARU, "kecamatan", "menunggu")
+
+    # Within the kecamatan it is a correction the operator may make.
+    await decide(backend, camat, code, Stage.KECAMATAN, Decision.DITERIMA_DENGAN_PERUBAHAN,
+                 changes={"desa_code": PUSAT_PASAR})  # fmt: skip
+    async with backend.unit() as s:
+        row = await s.session.scalar(select(Usulan).where(Usulan.code == code))
+    assert (row.desa_code, row.kecamatan_code) == (PUSAT_PASAR, MEDAN_KOTA)
+
+    # An OPD cannot hand its usulan to another OPD by "accepting with changes".
+    await decide(backend, camat, other, Stage.KECAMATAN, Decision.DITERIMA)
+    with pytest.raises(Forbidden, match="outside your scope"):
+        await decide(backend, dpupr, other, Stage.PERANGKAT_DAERAH,
+                     Decision.DITERIMA_DENGAN_PERUBAHAN, changes={"opd": "perkim"})  # fmt: skip
+
+
+async def test_a_scope_escape_over_the_api_answers_403_and_changes_nothing(backend):
+    import httpx
+
+    from backend.api.app import create_api
+
+    resident = await warga(backend)
+    kepala = await official(backend, Role.KEPALA_DESA, wilayah=PASAR_BARU)
+    camat = await official(backend, Role.OPERATOR_KECAMATAN, wilayah=MEDAN_KOTA)
+    code = await submit(backend, resident)
+    await forward_to_kecamatan(backend, kepala, [code])
+    transport = httpx.ASGITransport(app=create_api(backend))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        answer = await http.post(
+            f"/api/v1/usulan/{code}/decision",
+            headers={"Authorization": f"Bearer {camat.token}"},
+            json={"stage": "kecamatan", "decision": "diterima_dengan_perubahan",
+                  "changes": {"desa_code": LABUHAN_DELI}},
+        )  # fmt: skip
+        assert answer.status_code == 403, answer.text
+        assert "outside your scope" in answer.json()["detail"]
+        detail = await http.get(
+            f"/api/v1/usulan/{code}", headers={"Authorization": f"Bearer {camat.token}"}
+        )
+    assert detail.status_code == 200  # still the operator's, still waiting
+    assert (detail.json()["desa_code"], detail.json()["decision"]) == (PASAR_BARU, "menunggu")
+
+
+async def test_fifty_residents_backing_one_usulan_at_once_are_all_counted(backend):
+    from backend.storage.models import Support
+
+    submitter = await warga(backend)
+    code = await submit(backend, submitter)
+    backers = [await warga(backend) for _ in range(50)]
+
+    async def back(person):
+        async with backend.unit() as s:
+            await s.support.support(person.user_id, code)
+
+    await asyncio.gather(*(back(p) for p in backers))
+    async with backend.unit() as s:
+        row = await s.session.scalar(select(Usulan).where(Usulan.code == code))
+        supports = await s.session.scalars(select(Support).where(Support.usulan_id == row.id))
+        rows = len(list(supports))
+    assert rows == 50
+    assert row.support_count == 50

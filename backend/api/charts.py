@@ -25,7 +25,9 @@ def bars(items: list[tuple[str, int]], title: str) -> str:
             f'<text x="{LABEL_WIDTH + width + 4}" y="{y + 14}">{value}</text>'
         )
     total = LABEL_WIDTH + BAR_WIDTH + 60
+    # Its natural size; the stylesheet shrinks it on narrow screens (the page's CSP allows no
+    # style attributes).
     return (
         f'<svg class="chart" role="img" aria-label="{escape(title)}" viewBox="0 0 {total} {height}"'
-        f' width="100%" style="max-width:{total}px">{"".join(rows)}</svg>'
+        f' width="{total}" height="{height}">{"".join(rows)}</svg>'
     )

@@ -112,3 +112,11 @@ async def xlsx_bytes(header: Sequence[str], table: Sequence[Sequence[Any]], shee
         _pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(_pool, to_xlsx, list(header), list(table), sheet)
+
+
+def shutdown_export_pool() -> None:
+    """Stop the workbook process with the service, so none is left behind it."""
+    global _pool
+    if _pool is not None:
+        _pool.shutdown(wait=True, cancel_futures=True)
+        _pool = None

@@ -12,12 +12,15 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from backend.api.errors import error_responses
 from backend.api.export import SIPD_COLUMNS, export_rows, xlsx_bytes
-from backend.domain import Decision, Stage
+from backend.api.fields import bounded, limited
+from backend.api.proxies import client_address
+from backend.domain import INT32_MAX, Decision, Stage
 from backend.errors import DomainError, Forbidden, Unauthenticated
 from backend.services.context import Backend, Services
 from backend.services.officials import Actor, Role
@@ -31,6 +34,18 @@ class TokenOut(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth2 token type, no secret
     expires_in: int
+
+
+class TokenInfoOut(BaseModel):
+    id: int
+    user_id: int
+    owner: str
+    kind: Literal["api", "login", "open311"]
+    name: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
 
 
 class MeOut(BaseModel):
@@ -93,15 +108,33 @@ class UsulanOut(QueueItemOut):
     history: list[EventOut]
 
 
+class ChangesIn(BaseModel):
+    """What an official may change when accepting with changes; null means unchanged."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    volume: float | None = bounded(
+        "volume", None, description="at most 2 digits after the decimal point"
+    )
+    unit: str | None = limited("unit", None)
+    opd: str | None = limited("opd", None, description="an OPD code")
+    desa_code: str | None = limited("desa_code", None)
+    latitude: float | None = bounded("latitude", None)
+    longitude: float | None = bounded("longitude", None)
+    street: str | None = limited("street", None, description="empty clears it")
+
+
 class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     stage: Stage
     decision: Decision
-    reason_code: str | None = Field(default=None, description=f"one of {', '.join(REASON_CODES)}")
-    note: str | None = Field(default=None, max_length=1000)
-    changes: dict[str, Any] | None = Field(
-        default=None, description="for diterima_dengan_perubahan: volume, unit, opd, desa_code, ..."
+    reason_code: str | None = limited(
+        "reason_code", None, description=f"one of {', '.join(REASON_CODES)}"
     )
-    merge_into: str | None = Field(default=None, description="for digabung: the target's code")
+    note: str | None = limited("note", None)
+    changes: ChangesIn | None = Field(default=None, description="for diterima_dengan_perubahan")
+    merge_into: str | None = limited("code", None, description="for digabung: the target's code")
 
 
 class DecisionOut(BaseModel):
@@ -111,7 +144,7 @@ class DecisionOut(BaseModel):
 
 
 class BulkItemIn(DecisionIn):
-    code: str
+    code: str = limited("code")
 
 
 class BulkIn(BaseModel):
@@ -139,7 +172,11 @@ class OutboxOut(BaseModel):
 
 
 class RetryIn(BaseModel):
-    ids: list[int] | None = Field(default=None, description="dead letters to retry; all if empty")
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[Annotated[int, bounded("id")]] | None = Field(
+        default=None, max_length=1000, description="dead letters to retry; all if empty"
+    )
 
 
 class RetriedOut(BaseModel):
@@ -147,10 +184,12 @@ class RetriedOut(BaseModel):
 
 
 class InviteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     role: Role
-    wilayah_code: str | None = None
-    opd_code: str | None = None
-    ttl_days: int = Field(default=7, ge=1, le=90)
+    wilayah_code: str | None = limited("wilayah_code", None)
+    opd_code: str | None = limited("opd", None)
+    ttl_days: int = Field(default=7, ge=1, le=90, strict=True)
 
 
 class InviteOut(BaseModel):
@@ -176,6 +215,10 @@ async def bearer(token: Annotated[str | None, Depends(oauth2)]) -> str:
 
 
 Token = Annotated[str, Depends(bearer)]
+# Ids of Integer columns: anything larger names no row, and would overflow the database.
+RowId = Annotated[int, Path(ge=1, le=INT32_MAX)]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MAX_PAGE_NUMBER = 1_000_000  # far past any queue; keeps the offset within the database's range
 
 
 @asynccontextmanager
@@ -187,14 +230,37 @@ async def official_unit(backend: Backend, token: str) -> AsyncIterator[tuple[Act
 
 
 def router(backend: Backend) -> APIRouter:
-    api = APIRouter(prefix="/api/v1", tags=["officials"])
+    api = APIRouter(prefix="/api/v1", tags=["officials"], responses=error_responses(401, 403))
 
-    @api.post("/auth/token", response_model=TokenOut, tags=["auth"])
-    async def login(form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> TokenOut:
-        """OAuth2 password login; the token lasts 12 hours."""
-        async with backend.unit() as services:
-            issued = await services.officials.login(form.username, form.password)
+    @api.post("/auth/token", response_model=TokenOut, tags=["auth"], responses=error_responses(429))
+    async def login(
+        form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request
+    ) -> TokenOut:
+        """OAuth2 password login; the token lasts 12 hours. Repeated failures are refused
+        with 429 and `Retry-After` (per username and per client address)."""
+        client = client_address(request, backend.settings.trusted_proxies)
+        issued = await backend.logins.login(form.username, form.password, client)
         return TokenOut(access_token=issued, expires_in=12 * 3600)
+
+    @api.get("/tokens", response_model=list[TokenInfoOut], tags=["auth"])
+    async def list_tokens(token: Token) -> list[TokenInfoOut]:
+        """API tokens, Open311 keys and login sessions: an admin sees those of the
+        kabupaten/kota, anyone else their own. Never the secret itself."""
+        async with official_unit(backend, token) as (current, services):
+            found = await services.officials.list_tokens(current)
+        return [TokenInfoOut(**t.__dict__) for t in found]
+
+    @api.delete(
+        "/tokens/{token_id}",
+        response_model=TokenInfoOut,
+        tags=["auth"],
+        responses=error_responses(404),
+    )
+    async def revoke_token(token_id: RowId, token: Token) -> TokenInfoOut:
+        """Revoke one token: an admin any of the kabupaten/kota, anyone else their own."""
+        async with official_unit(backend, token) as (current, services):
+            revoked = await services.officials.revoke_token_id(token_id, current)
+        return TokenInfoOut(**revoked.__dict__)
 
     @api.get("/me", response_model=MeOut)
     async def me(token: Token) -> MeOut:
@@ -235,7 +301,7 @@ def router(backend: Backend) -> APIRouter:
         opd: str | None = None,
         category: str | None = None,
         q: Annotated[str | None, Query(max_length=100)] = None,
-        page: Annotated[int, Query(ge=1)] = 1,
+        page: Annotated[int, Query(ge=1, le=MAX_PAGE_NUMBER)] = 1,
         per_page: Annotated[int, Query(ge=1, le=200)] = 50,
     ) -> QueueOut:
         """The Musrenbang queue of a stage, in working order, narrowed to the caller's scope."""
@@ -251,7 +317,11 @@ def router(backend: Backend) -> APIRouter:
             items=[QueueItemOut(**_item(r)) for r in result.items],
         )
 
-    @api.get("/queues/{stage}/export.{fmt}", response_class=Response)
+    @api.get(
+        "/queues/{stage}/export.{fmt}",
+        response_class=Response,
+        responses={200: {"content": {"text/csv": {}, XLSX: {}}}},
+    )
     async def export(
         stage: Stage,
         fmt: Literal["xlsx", "csv"],
@@ -276,11 +346,11 @@ def router(backend: Backend) -> APIRouter:
         data = await xlsx_bytes(SIPD_COLUMNS, table, stage.value)
         return Response(
             data,
-            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            media_type=XLSX,
             headers=headers,
         )
 
-    @api.get("/usulan/{code}", response_model=UsulanOut)
+    @api.get("/usulan/{code}", response_model=UsulanOut, responses=error_responses(404))
     async def usulan_detail(code: str, token: Token, request: Request) -> UsulanOut:
         async with official_unit(backend, token) as (current, services):
             detail = await services.workflow.detail(current, code)
@@ -293,7 +363,9 @@ def router(backend: Backend) -> APIRouter:
             photos=[f"{base}/media/{sha}.jpg" for sha in detail["photo_hashes"]],
         )
 
-    @api.post("/usulan/{code}/decision", response_model=DecisionOut)
+    @api.post(
+        "/usulan/{code}/decision", response_model=DecisionOut, responses=error_responses(404, 409)
+    )
     async def decide(code: str, body: DecisionIn, token: Token) -> DecisionOut:
         async with official_unit(backend, token) as (current, services):
             result = await services.workflow.decide(current, code, _request(body))
@@ -338,8 +410,13 @@ def router(backend: Backend) -> APIRouter:
             _admin(current)
             return [InviteOut(**i.__dict__) for i in await services.officials.list_invites()]
 
-    @api.delete("/invites/{invite_id}", response_model=InviteOut, tags=["invites"])
-    async def revoke_invite(invite_id: int, token: Token) -> InviteOut:
+    @api.delete(
+        "/invites/{invite_id}",
+        response_model=InviteOut,
+        tags=["invites"],
+        responses=error_responses(404, 409),
+    )
+    async def revoke_invite(invite_id: RowId, token: Token) -> InviteOut:
         async with official_unit(backend, token) as (current, services):
             revoked = await services.officials.revoke_invite(invite_id, current)
         return InviteOut(**revoked.__dict__)
@@ -376,7 +453,7 @@ def _request(body: DecisionIn) -> DecisionRequest:
         decision=body.decision,
         reason_code=body.reason_code,
         note=body.note,
-        changes=body.changes,
+        changes=body.changes.model_dump(exclude_none=True) if body.changes else None,
         merge_into=body.merge_into,
     )
 

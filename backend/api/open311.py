@@ -15,14 +15,30 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 import locales
+from backend.api.errors import ERROR_DESCRIPTIONS
+from backend.api.proxies import client_address
 from backend.domain import MAX_TEXT_CHARS, MIN_TEXT_CHARS, Origin
-from backend.errors import DomainError, Forbidden, InvalidInput
+from backend.errors import DomainError, Forbidden, InvalidInput, TooManyAttempts
 from backend.services.context import Backend
+from backend.services.intake import normalise_code
 from backend.services.public import PublicUsulan, RequestFilter
 
 Format = Literal["json", "xml"]
 JURISDICTION = "musrenbot"
+MAX_REQUEST_IDS = 20  # service_request_id=A,B,...: a client following its own requests
 MAX_DESCRIPTION = 4000  # the spec's limit; our usulan text is shorter, checked below
+# Our field names -> the names an Open311 client sent, for error messages.
+OPEN311_FIELDS = {
+    "usulan": "description",
+    "permasalahan": "attribute[permasalahan]",
+    "volume": "attribute[volume]",
+    "unit": "attribute[satuan]",
+    "beneficiaries": "attribute[penerima_manfaat]",
+    "latitude": "lat",
+    "longitude": "long",
+    "submitter_name": "first_name/last_name",
+    "submitter_phone": "phone",
+}
 
 
 class Open311Error(Exception):
@@ -124,12 +140,26 @@ def router(backend: Backend) -> APIRouter:
             status=error.status,
         )
 
-    @api.get("/services.{fmt}")
+    async def looked_up(request: Request, code: str) -> PublicUsulan | None:
+        """An usulan by code for an anonymous client, within its lookup limits."""
+        client = client_address(request, backend.settings.trusted_proxies)
+        async with backend.unit() as unit:
+            return await unit.throttle.code_lookup(
+                client, lambda: unit.public.usulan(code, with_history=False)
+            )
+
+    def throttled(fmt: Format, exc: TooManyAttempts) -> Response:
+        wait = exc.retry_after
+        response = errors(fmt, Open311Error(429, f"too many lookups; retry in {wait} seconds"))
+        response.headers["Retry-After"] = str(wait)
+        return response
+
+    @api.get("/services.{fmt}", responses=documented())
     async def services(fmt: Format) -> Response:
         rows = [service_row(c.key) for c in backend.categories]
         return _reply(fmt, "services", "service", rows)
 
-    @api.get("/services/{service_code}.{fmt}")
+    @api.get("/services/{service_code}.{fmt}", responses=documented(404))
     async def service_definition(service_code: str, fmt: Format) -> Response:
         if service_code not in backend.categories_by_key:
             return errors(fmt, Open311Error(404, f"unknown service_code {service_code[:40]}"))
@@ -192,9 +222,10 @@ def router(backend: Backend) -> APIRouter:
             )
         return JSONResponse(body)
 
-    @api.get("/requests.{fmt}")
+    @api.get("/requests.{fmt}", responses=documented(400, 429))
     async def requests(
         fmt: Format,
+        request: Request,
         service_request_id: str | None = None,
         service_code: str | None = None,
         start_date: str | None = None,
@@ -205,30 +236,44 @@ def router(backend: Backend) -> APIRouter:
             wanted = _filter(service_request_id, service_code, start_date, end_date, status)
         except Open311Error as error:
             return errors(fmt, error)
-        async with backend.unit() as unit:
-            found = await unit.public.requests(wanted)
+        client = client_address(request, backend.settings.trusted_proxies)
+        try:
+            async with backend.unit() as unit:
+                if wanted.codes:  # asking for codes by name: counted like lookups one by one
+                    asked = [normalise_code(c) or c for c in wanted.codes]
+                    found = await unit.throttle.code_lookups(
+                        client, asked, lambda: unit.public.requests(wanted), lambda i: i.code
+                    )
+                else:
+                    found = await unit.public.requests(wanted)
+        except TooManyAttempts as exc:
+            return throttled(fmt, exc)
         return _reply(fmt, "service_requests", "request", [request_row(i) for i in found])
 
-    @api.get("/requests/{service_request_id}.{fmt}")
-    async def one_request(service_request_id: str, fmt: Format) -> Response:
-        async with backend.unit() as unit:
-            found = await unit.public.usulan(service_request_id, with_history=False)
+    @api.get("/requests/{service_request_id}.{fmt}", responses=documented(404, 429))
+    async def one_request(service_request_id: str, fmt: Format, request: Request) -> Response:
+        try:
+            found = await looked_up(request, service_request_id)
+        except TooManyAttempts as exc:
+            return throttled(fmt, exc)
         if found is None:
             return errors(fmt, Open311Error(404, "no such service_request_id"))
         return _reply(fmt, "service_requests", "request", [request_row(found)])
 
-    @api.get("/tokens/{token}.{fmt}")
-    async def token(token: str, fmt: Format) -> Response:
+    @api.get("/tokens/{token}.{fmt}", responses=documented(404, 429))
+    async def token(token: str, fmt: Format, request: Request) -> Response:
         # Requests are created at once, so a token is the request id itself.
-        async with backend.unit() as unit:
-            found = await unit.public.usulan(token, with_history=False)
+        try:
+            found = await looked_up(request, token)
+        except TooManyAttempts as exc:
+            return throttled(fmt, exc)
         if found is None:
             return errors(fmt, Open311Error(404, "no such token"))
         return _reply(
             fmt, "service_requests", "request", [{"service_request_id": found.code, "token": token}]
         )
 
-    @api.post("/requests.{fmt}")
+    @api.post("/requests.{fmt}", responses=documented(400, 403))
     async def create(fmt: Format, request: Request) -> Response:
         form = await request.form()
         fields = {k: str(v) for k, v in form.items() if isinstance(v, str)}
@@ -247,6 +292,33 @@ def router(backend: Backend) -> APIRouter:
     return api
 
 
+_XML = {"text/xml": {"schema": {"type": "string"}}}
+_OPEN311_ERRORS = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {"code": {"type": "integer"}, "description": {"type": "string"}},
+        "required": ["code", "description"],
+    },
+}
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` of an Open311 route: JSON or XML as `fmt` asks, and the spec's
+    error list for `statuses`; a request refused before the route runs gets an ErrorOut."""
+    either = {"anyOf": [_OPEN311_ERRORS, {"$ref": "#/components/schemas/ErrorOut"}]}
+    return {
+        200: {"content": {"application/json": {"schema": {}}, **_XML}},
+        **{
+            status: {
+                "description": ERROR_DESCRIPTIONS[status],
+                "content": {"application/json": {"schema": either}, **_XML},
+            }
+            for status in statuses
+        },
+    }
+
+
 def _plain(label: str) -> str:
     """A category's button label without its leading emoji."""
     return re.sub(r"^\W+", "", label).strip()
@@ -257,9 +329,10 @@ def _date(text: str | None) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise Open311Error(400, f"not a W3C date-time: {text[:40]}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        # In UTC, as stored; an offset at the calendar's edge would leave year 1..9999.
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise Open311Error(400, f"not a W3C date-time within years 1-9999: {text[:40]}") from None
 
 
 def _filter(
@@ -272,6 +345,8 @@ def _filter(
     if status not in (None, "", "open", "closed"):
         raise Open311Error(400, "status is open or closed")
     codes = tuple(x.strip() for x in (ids or "").split(",") if x.strip())
+    if len(codes) > MAX_REQUEST_IDS:
+        raise Open311Error(400, f"service_request_id: at most {MAX_REQUEST_IDS} ids at once")
     start_at, end_at = _date(start), _date(end)
     if not codes and start_at is None and end_at is None:
         start_at = datetime.now(UTC) - timedelta(days=90)  # the spec's default window
@@ -318,18 +393,14 @@ async def _create(backend: Backend, fields: dict[str, str]) -> str:
         "usulan": description,
         "permasalahan": attributes.get("permasalahan", ""),
     }
-    try:
-        if fields.get("lat") or fields.get("long"):
-            draft["latitude"], draft["longitude"] = float(fields["lat"]), float(fields["long"])
-            if not (-90 <= draft["latitude"] <= 90 and -180 <= draft["longitude"] <= 180):
-                raise ValueError
-        if attributes.get("volume"):
-            draft["volume"] = str(float(attributes["volume"]))
-            draft["unit"] = attributes.get("satuan") or "unit"
-        if attributes.get("penerima_manfaat"):
-            draft["beneficiaries"] = int(attributes["penerima_manfaat"])
-    except (KeyError, ValueError):
-        raise Open311Error(400, "lat/long, volume or penerima_manfaat is not a number") from None
+    # Numbers are checked against the limits of backend.domain by the intake, as from chat.
+    if fields.get("lat") or fields.get("long"):
+        draft["latitude"], draft["longitude"] = fields.get("lat"), fields.get("long")
+    if attributes.get("volume"):
+        draft["volume"] = attributes["volume"]
+        draft["unit"] = attributes.get("satuan") or "unit"
+    if attributes.get("penerima_manfaat"):
+        draft["beneficiaries"] = attributes["penerima_manfaat"]
     name = " ".join(x for x in (fields.get("first_name"), fields.get("last_name")) if x) or None
     try:
         async with backend.unit() as unit:
@@ -345,9 +416,7 @@ async def _create(backend: Backend, fields: dict[str, str]) -> str:
     except Forbidden:
         raise Open311Error(403, "invalid api_key") from None
     except InvalidInput as exc:
-        field = {"usulan": "description", "permasalahan": "attribute[permasalahan]"}.get(
-            exc.field, exc.field
-        )
+        field = OPEN311_FIELDS.get(exc.field, exc.field)
         raise Open311Error(400, f"{field}: {exc.reason.replace('_', ' ')}") from None
     except DomainError as exc:
         raise Open311Error(400, str(exc)) from None

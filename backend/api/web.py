@@ -25,8 +25,16 @@ import locales
 from backend.api import charts
 from backend.api.errors import status_of
 from backend.api.export import SIPD_COLUMNS, export_rows, xlsx_bytes
+from backend.api.officials import MAX_PAGE_NUMBER, RowId
+from backend.api.proxies import client_address, is_https
 from backend.domain import Decision, Stage
-from backend.errors import DomainError, Forbidden, Unauthenticated
+from backend.errors import (
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    TooManyAttempts,
+    Unauthenticated,
+)
 from backend.services.context import Backend
 from backend.services.officials import Actor, Role
 from backend.services.queues import QueueFilter, csv_text
@@ -111,8 +119,13 @@ class Pages:
         desa = self.backend.wilayah.get(code)
         return f"{desa.label}, Kec. {desa.kecamatan_name}" if desa else code
 
-    def secure_cookies(self) -> bool:
-        return (self.backend.settings.public_url or "").startswith("https://")
+    def secure_cookies(self, request: Request) -> bool:
+        """Secure when the request came over HTTPS (as told by a trusted proxy) or the service
+        is published over it: the browser then never sends the cookie in clear."""
+        settings = self.backend.settings
+        return is_https(request, settings.trusted_proxies) or (
+            settings.public_url or ""
+        ).startswith("https://")
 
 
 def router(backend: Backend) -> APIRouter:
@@ -123,8 +136,20 @@ def router(backend: Backend) -> APIRouter:
 
     @web.get("/u/{code}", response_class=HTMLResponse)
     async def public_usulan(code: str, request: Request) -> Response:
-        async with backend.unit() as services:
-            found = await services.public.usulan(code)
+        client = client_address(request, backend.settings.trusted_proxies)
+        try:
+            async with backend.unit() as services:
+                found = await services.throttle.code_lookup(
+                    client, lambda: services.public.usulan(code)
+                )
+        except TooManyAttempts as exc:
+            lang = language_of(request)
+            response = pages.render(
+                request, "error.html", status=429, headline="web.error_429", back=None,
+                message=locales.t(lang, "web.lookup_throttled", {"minutes": _minutes(exc)}),
+            )  # fmt: skip
+            response.headers["Retry-After"] = str(exc.retry_after)
+            return response
         if found is None:
             return pages.render(request, "not_found.html", status=404, code=code[:20])
         desa = backend.wilayah.get(found.desa_code)
@@ -185,7 +210,7 @@ def router(backend: Backend) -> APIRouter:
             nonce,
             httponly=True,
             samesite="strict",
-            secure=pages.secure_cookies(),
+            secure=pages.secure_cookies(request),
             max_age=1800,
         )
         return response
@@ -196,27 +221,34 @@ def router(backend: Backend) -> APIRouter:
         nonce = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         if not nonce or not hmac.compare_digest(str(form.get("csrf", "")), nonce):
             return pages.refuse(request, CsrfRefused())
+        username = str(form.get("username", ""))
+        client = client_address(request, backend.settings.trusted_proxies)
         try:
-            async with backend.unit() as services:
-                token = await services.officials.login(
-                    str(form.get("username", "")), str(form.get("password", ""))
-                )
-        except Unauthenticated:
-            return pages.render(
+            token = await backend.logins.login(username, str(form.get("password", "")), client)
+        except (Unauthenticated, TooManyAttempts) as exc:
+            throttled = isinstance(exc, TooManyAttempts)
+            lang = language_of(request)
+            response = pages.render(
                 request,
                 "login.html",
-                status=401,
+                status=429 if throttled else 401,
                 csrf=nonce,
                 next=_local(str(form.get("next", ""))),
-                error=locales.t(language_of(request), "web.login_failed"),
+                username=username[:64],
+                error=locales.t(lang, "web.login_throttled", {"minutes": _minutes(exc)})
+                if throttled
+                else locales.t(lang, "web.login_failed"),
             )
+            if isinstance(exc, TooManyAttempts):
+                response.headers["Retry-After"] = str(exc.retry_after)
+            return response
         response = RedirectResponse(_local(str(form.get("next", ""))), status_code=303)
         response.set_cookie(
             SESSION_COOKIE,
             token,
             httponly=True,
             samesite="lax",
-            secure=pages.secure_cookies(),
+            secure=pages.secure_cookies(request),
             max_age=12 * 3600,
         )
         response.delete_cookie(LOGIN_CSRF_COOKIE)
@@ -303,11 +335,7 @@ def router(backend: Backend) -> APIRouter:
     async def queue(request: Request, stage: Stage) -> Response:
         async def view(request: Request, actor: Actor, csrf: str) -> Response:
             params = request.query_params
-            page = (
-                max(1, int(params.get("page", "1") or 1))
-                if params.get("page", "1").isdigit()
-                else 1
-            )
+            page = _page_number(params.get("page", ""))
             wanted = queue_filter(stage, params)
             async with backend.unit() as services:
                 result = await services.queues.page(actor, wanted, page, PER_PAGE)
@@ -476,7 +504,7 @@ def router(backend: Backend) -> APIRouter:
         return await admin_page(request, actor, csrf_for(token), created=created, link=link)
 
     @web.post("/dashboard/admin/invites/{invite_id}/revoke")
-    async def revoke_invite(request: Request, invite_id: int) -> Response:
+    async def revoke_invite(request: Request, invite_id: RowId) -> Response:
         checked = await checked_form(request)
         if isinstance(checked, Response):
             return checked
@@ -507,6 +535,22 @@ def _number(value: Any) -> str:
     """120 and 2.5, as people write them; not 120.00 or 1.2E+2."""
     text = format(value, "f") if value is not None else ""
     return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _minutes(exc: Exception) -> int:
+    """Whole minutes to wait, for people; the header carries the seconds."""
+    seconds = exc.retry_after if isinstance(exc, TooManyAttempts) else 60
+    return max(1, -(-seconds // 60))
+
+
+def _page_number(text: str) -> int:
+    """The page asked for in the URL (the first when none is)."""
+    if not text:
+        return 1
+    readable = text.isascii() and text.isdigit() and len(text) <= len(str(MAX_PAGE_NUMBER))
+    if not readable or not 0 < int(text) <= MAX_PAGE_NUMBER:
+        raise InvalidInput("page", f"a whole number from 1 to {MAX_PAGE_NUMBER}")
+    return int(text)
 
 
 def _local(target: str) -> str:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from backend.domain import MAX_PHOTOS, MAX_TEXT_CHARS, MIN_TEXT_CHARS, Decision, Origin, Stage
+from backend.domain import MAX_PHOTOS, Decision, Origin, Stage, check_number, check_text
 from backend.errors import InvalidInput
 from backend.services.categories import Category
 from backend.services.history import append_event
@@ -67,6 +67,15 @@ class UsulanSummary:
     photo_count: int
     history: tuple[HistoryEntry, ...] = ()
     permasalahan: str = ""
+    latest: HistoryEntry | None = None  # the event that made the status what it is
+
+    @property
+    def reason_code(self) -> str | None:
+        return self.latest.reason_code if self.latest else None
+
+    @property
+    def note(self) -> str | None:
+        return self.latest.note if self.latest else None
 
 
 def clean_text(value: object) -> str:
@@ -77,17 +86,113 @@ def clean_text(value: object) -> str:
 
 
 def _text(draft: dict[str, Any], field: str) -> str:
-    value = clean_text(draft.get(field))
-    if len(value) < MIN_TEXT_CHARS:
-        raise InvalidInput(field, "too_short")
-    if len(value) > MAX_TEXT_CHARS:
-        raise InvalidInput(field, "too_long")
-    return value
+    return check_text(field, clean_text(draft.get(field)))
 
 
-def _optional(draft: dict[str, Any], field: str, max_len: int) -> str | None:
+def _optional(draft: dict[str, Any], field: str) -> str | None:
+    """An optional text as stored, refused (never cut) when longer than its column."""
     value = clean_text(draft.get(field))
-    return value[:max_len] or None
+    return check_text(field, value) if value else None
+
+
+def _optional_number(draft: dict[str, Any], field: str) -> Decimal | None:
+    value = draft.get(field)
+    return None if value is None or value == "" else check_number(field, value)
+
+
+def _submitter(name: str | None, phone: str | None) -> dict[str, Any]:
+    """The resident named on an usulan someone else submits for them."""
+    name, phone = (clean_text(v) or None for v in (name, phone))
+    return {
+        "submitter_name": check_text("submitter_name", name) if name else None,
+        "submitter_phone": check_text("submitter_phone", phone) if phone else None,
+    }
+
+
+def _measured(draft: dict[str, Any]) -> dict[str, Any]:
+    """The optional columns of a draft, each checked against its limit (never cut)."""
+    volume = _optional_number(draft, "volume")
+    beneficiaries = _optional_number(draft, "beneficiaries")
+    latitude, longitude = (_optional_number(draft, f) for f in ("latitude", "longitude"))
+    if (latitude is None) != (longitude is None):
+        raise InvalidInput("longitude" if latitude is not None else "latitude", "both or none")
+    return {
+        **{field: _optional(draft, field) for field in ("dusun", "rt", "rw", "street")},
+        "latitude": float(latitude) if latitude is not None else None,
+        "longitude": float(longitude) if longitude is not None else None,
+        "volume": volume,
+        "unit": _optional(draft, "unit") if volume is not None else None,
+        "beneficiaries": int(beneficiaries) if beneficiaries is not None else None,
+    }
+
+
+# What a resident writes (and may revise); the rest of an usulan's columns follow from these.
+RESIDENT_FIELDS = (
+    "desa_code", "category", "permasalahan", "usulan", "volume", "unit", "beneficiaries",
+    "dusun", "rt", "rw", "street", "latitude", "longitude",
+)  # fmt: skip
+# Columns that follow from one the resident chose: a desa's kecamatan, a category's
+# bidang urusan and OPD.
+DERIVED_FROM = {"desa_code": ("kecamatan_code",), "category": ("urusan_code", "opd")}
+
+
+def usulan_fields(
+    draft: dict[str, Any], wilayah: WilayahIndex, categories: dict[str, Category]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A draft checked as the server checks every usulan: its column values and photos.
+    Raises InvalidInput naming the field to correct."""
+    desa = wilayah.get(str(draft.get("desa_code") or ""))
+    if desa is None:
+        raise InvalidInput("desa_code", "unknown")
+    category = categories.get(str(draft.get("category") or ""))
+    if category is None:
+        raise InvalidInput("category", "unknown")
+    photos = list(draft.get("photos") or [])
+    if len(photos) > MAX_PHOTOS:
+        raise InvalidInput("photos", "too_many")
+    fields = {
+        "desa_code": desa.code,
+        "kecamatan_code": desa.kecamatan_code,
+        "category": category.key,
+        "urusan_code": category.urusan_code,
+        "opd": category.opd,
+        "permasalahan": _text(draft, "permasalahan"),
+        "usulan": _text(draft, "usulan"),
+        **_measured(draft),
+    }
+    return fields, photos
+
+
+def photo_rows(photos: list[dict[str, Any]]) -> list[UsulanPhoto]:
+    return [
+        UsulanPhoto(
+            position=i, sha256=p["sha256"], width=p["width"], height=p["height"], bytes=p["bytes"]
+        )
+        for i, p in enumerate(photos)
+    ]
+
+
+def draft_of(row: Usulan, photos: list[UsulanPhoto]) -> dict[str, Any]:
+    """An usulan as the conversation's draft, to revise it with the same steps."""
+    draft: dict[str, Any] = {
+        field: getattr(row, field)
+        for field in RESIDENT_FIELDS
+        if getattr(row, field) is not None
+    }
+    if row.volume is not None:
+        draft["volume"] = plain_number(row.volume)
+    draft["photos"] = [
+        {"sha256": p.sha256, "width": p.width, "height": p.height, "bytes": p.bytes}
+        for p in sorted(photos, key=lambda p: p.position)
+    ]
+    return draft
+
+
+def plain_number(value: Decimal) -> str:
+    """120, 2.5: never 1.2E+2 or 120.000."""
+    if value == value.to_integral_value():
+        return str(int(value))
+    return format(value.normalize(), "f")
 
 
 class IntakeService:
@@ -120,67 +225,20 @@ class IntakeService:
         `submitter_name`/`submitter_phone` name the resident when someone else submits for them
         (a kepala desa for a resident without a phone).
         """
-        desa = self.wilayah.get(str(draft.get("desa_code") or ""))
-        if desa is None:
-            raise InvalidInput("desa_code", "unknown")
-        category = self.categories.get(str(draft.get("category") or ""))
-        if category is None:
-            raise InvalidInput("category", "unknown")
-        permasalahan = _text(draft, "permasalahan")
-        usulan_text = _text(draft, "usulan")
-        photos = list(draft.get("photos") or [])
-        if len(photos) > MAX_PHOTOS:
-            raise InvalidInput("photos", "too_many")
-        volume = None
-        if draft.get("volume") is not None:
-            try:
-                volume = Decimal(str(draft["volume"]))
-            except InvalidOperation:
-                raise InvalidInput("volume", "not_a_number") from None
-            if volume <= 0 or volume >= Decimal("1e12"):
-                raise InvalidInput("volume", "out_of_range")
-        beneficiaries = draft.get("beneficiaries")
-        if beneficiaries is not None and not (0 < int(beneficiaries) < 100_000_000):
-            raise InvalidInput("beneficiaries", "out_of_range")
-
+        fields, photos = usulan_fields(draft, self.wilayah, self.categories)
         code = await self._unused_code()
         row = Usulan(
             code=code,
             planning_year=self.planning_year,
             origin=origin.value,
             submitter_id=submitter_id,
-            submitter_name=clean_text(submitter_name)[:120] or None,
-            submitter_phone=clean_text(submitter_phone)[:32] or None,
-            desa_code=desa.code,
-            kecamatan_code=desa.kecamatan_code,
-            dusun=_optional(draft, "dusun", 120),
-            rt=_optional(draft, "rt", 8),
-            rw=_optional(draft, "rw", 8),
-            street=_optional(draft, "street", 200),
-            latitude=draft.get("latitude"),
-            longitude=draft.get("longitude"),
-            category=category.key,
-            urusan_code=category.urusan_code,
-            opd=category.opd,
-            permasalahan=permasalahan,
-            usulan=usulan_text,
-            volume=volume,
-            unit=_optional(draft, "unit", 32) if volume is not None else None,
-            beneficiaries=int(beneficiaries) if beneficiaries is not None else None,
+            **fields,
+            **_submitter(submitter_name, submitter_phone),
             support_count=0,
             stage=Stage.DESA.value,
             decision=Decision.MENUNGGU.value,
         )
-        row.photos = [
-            UsulanPhoto(
-                position=i,
-                sha256=p["sha256"],
-                width=p["width"],
-                height=p["height"],
-                bytes=p["bytes"],
-            )
-            for i, p in enumerate(photos)
-        ]
+        row.photos = photo_rows(photos)
         self.session.add(row)
         await self.session.flush()
         await append_event(
@@ -192,7 +250,7 @@ class IntakeService:
             actor_user_id=submitter_id,
             payload={"origin": origin.value, "channel": channel, "message_ref": message_ref},
         )
-        return Submitted(code=code, desa_code=desa.code, stage=row.stage, decision=row.decision)
+        return Submitted(code=code, desa_code=row.desa_code, stage=row.stage, decision=row.decision)
 
     async def _unused_code(self) -> str:
         while True:
@@ -215,10 +273,22 @@ class IntakeService:
                 select(UsulanEvent).where(UsulanEvent.usulan_id == row.id).order_by(UsulanEvent.seq)
             )
         ).all()
-        history = tuple(
-            HistoryEntry(e.at, e.to_stage, e.to_decision, e.reason_code, e.note) for e in events
-        )
-        return _summary(row, len(row.photos), history)
+        history = tuple(_entry(e) for e in events)
+        decided = [e for e in events if e.kind != FORWARDED]
+        latest = _entry(decided[-1]) if decided else None
+        return _summary(row, len(row.photos), history, latest=latest)
+
+    async def revision_draft(self, user_id: int, code: str) -> dict[str, Any] | None:
+        """One's own usulan as a draft to revise; None when it is not theirs."""
+        normalised = normalise_code(code)
+        row = None
+        if normalised is not None:
+            row = await self.session.scalar(
+                select(Usulan)
+                .where(Usulan.code == normalised, Usulan.submitter_id == user_id)
+                .options(selectinload(Usulan.photos))
+            )
+        return None if row is None else draft_of(row, list(row.photos))
 
     async def owned(self, user_id: int, code: str) -> UsulanSummary | None:
         """One of the person's own usulan, with its history; None when it is not theirs."""
@@ -241,11 +311,43 @@ class IntakeService:
                 .limit(limit)
             )
         ).all()
-        return [_summary(r, 0) for r in rows]
+        latest = await self._latest_events([r.id for r in rows])
+        return [_summary(r, 0, latest=latest.get(r.id)) for r in rows]
+
+    async def _latest_events(self, usulan_ids: list[int]) -> dict[int, HistoryEntry]:
+        """The newest decision of each usulan (a forward to the next stage is not one):
+        why its status is what it is, with the official's reason and note."""
+        if not usulan_ids:
+            return {}
+        newest = (
+            select(UsulanEvent.usulan_id, func.max(UsulanEvent.seq).label("seq"))
+            .where(UsulanEvent.usulan_id.in_(usulan_ids), UsulanEvent.kind != FORWARDED)
+            .group_by(UsulanEvent.usulan_id)
+            .subquery()
+        )
+        events = await self.session.scalars(
+            select(UsulanEvent).join(
+                newest,
+                (UsulanEvent.usulan_id == newest.c.usulan_id) & (UsulanEvent.seq == newest.c.seq),
+            )
+        )
+        return {e.usulan_id: _entry(e) for e in events}
+
+
+FORWARDED = "diteruskan"  # the event kind of a move to the next stage (workflow, rembuk)
+
+
+def _entry(event: UsulanEvent) -> HistoryEntry:
+    return HistoryEntry(
+        event.at, event.to_stage, event.to_decision, event.reason_code, event.note
+    )
 
 
 def _summary(
-    row: Usulan, photo_count: int, history: tuple[HistoryEntry, ...] = ()
+    row: Usulan,
+    photo_count: int,
+    history: tuple[HistoryEntry, ...] = (),
+    latest: HistoryEntry | None = None,
 ) -> UsulanSummary:
     return UsulanSummary(
         code=row.code,
@@ -259,4 +361,5 @@ def _summary(
         photo_count=photo_count,
         history=history,
         permasalahan=row.permasalahan,
+        latest=latest,
     )

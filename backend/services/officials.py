@@ -8,14 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.domain import WilayahLevel
 from backend.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from backend.services.intake import CODE_ALPHABET
+from backend.services.passwords import Passwords
+from backend.services.security import LOCKED, TOKEN_REVOKED, SecurityLog
+from backend.services.throttle import Throttle
 from backend.services.wilayah import WilayahIndex
 from backend.storage.models import ApiToken, Credential, Invite, Official, Opd, User, utcnow
 
@@ -23,7 +24,8 @@ OPEN311 = "open311"
 LAST_USED_GRANULARITY = timedelta(minutes=5)
 INVITE_TTL = timedelta(days=7)
 LOGIN_TOKEN_TTL = timedelta(hours=12)
-_hasher = PasswordHasher()
+DEFAULT_TOKEN_TTL = timedelta(days=90)
+LOGIN = "login"
 
 
 class Role(StrEnum):
@@ -98,6 +100,40 @@ class InviteView:
 
 
 @dataclass(frozen=True)
+class TokenView:
+    """An API token, an Open311 key or a login session, never the secret itself."""
+
+    id: int
+    user_id: int
+    owner: str  # the username, or the client's name for an Open311 key
+    kind: str  # "api", "login" or "open311"
+    name: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str  # shown once; only its hash is stored
+    id: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class StoredLogin:
+    user_id: int
+    password_hash: str
+
+
+def _token_kind(name: str) -> str:
+    if name == LOGIN:
+        return LOGIN
+    return OPEN311 if name.startswith(OPEN311 + ":") else "api"
+
+
+@dataclass(frozen=True)
 class CreatedInvite:
     invite: InviteView
     code: str  # shown once; only its hash is stored
@@ -124,9 +160,22 @@ def _aware(moment: datetime) -> datetime:
 
 
 class OfficialService:
-    def __init__(self, session: AsyncSession, *, wilayah: WilayahIndex) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        *,
+        wilayah: WilayahIndex,
+        throttle: Throttle,
+        security: SecurityLog,
+        passwords: Passwords,
+        token_ttl: timedelta = DEFAULT_TOKEN_TTL,
+    ) -> None:
         self.session = session
         self.wilayah = wilayah
+        self.throttle = throttle
+        self.security = security
+        self.passwords = passwords
+        self.token_ttl = token_ttl
 
     def _level_of(self, code: str) -> int | None:
         parts = code.split(".")
@@ -276,20 +325,23 @@ class OfficialService:
         )
         return _actor(row) if row else None
 
-    # --- API tokens and logins ------------------------------------------------------------
+    # --- API tokens and Open311 keys --------------------------------------------------------
+
+    async def issue_token(
+        self, user_id: int, name: str, ttl: timedelta | None = None
+    ) -> IssuedToken:
+        """A new bearer token; it expires after `ttl` (default: MUSRENBOT_TOKEN_DAYS)."""
+        token = "mrb_" + secrets.token_urlsafe(32)
+        expires_at = utcnow() + (ttl or self.token_ttl)
+        row = ApiToken(
+            user_id=user_id, token_hash=_digest(token), name=name[:80], expires_at=expires_at
+        )
+        self.session.add(row)
+        await self.session.flush()
+        return IssuedToken(token, row.id, expires_at)
 
     async def create_token(self, user_id: int, name: str, ttl: timedelta | None = None) -> str:
-        token = "mrb_" + secrets.token_urlsafe(32)
-        self.session.add(
-            ApiToken(
-                user_id=user_id,
-                token_hash=_digest(token),
-                name=name[:80],
-                expires_at=utcnow() + ttl if ttl else None,
-            )
-        )
-        await self.session.flush()
-        return token
+        return (await self.issue_token(user_id, name, ttl)).token
 
     async def authenticate(self, token: str) -> Actor:
         row = await self.session.scalar(
@@ -309,7 +361,7 @@ class OfficialService:
             row.last_used_at = now
         return actor
 
-    async def create_client_key(self, client: str) -> str:
+    async def issue_client_key(self, client: str) -> IssuedToken:
         """An API key for an Open311 client application (FixMyStreet and the like)."""
         name = client.strip()[:60]
         if not name:
@@ -324,13 +376,18 @@ class OfficialService:
             self.session.add(user)
             await self.session.flush()
             user_id = user.id
-        return await self.create_token(user_id, f"{OPEN311}:{name}")
+        return await self.issue_token(user_id, f"{OPEN311}:{name}")
+
+    async def create_client_key(self, client: str) -> str:
+        return (await self.issue_client_key(client)).token
 
     async def authenticate_client(self, key: str) -> int:
         """The user id of the Open311 client holding this key."""
         row = await self.session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(key)))
         if row is None or row.revoked_at is not None or not row.name.startswith(OPEN311 + ":"):
             raise Forbidden("invalid api_key")
+        if row.expires_at is not None and _aware(row.expires_at) < utcnow():
+            raise Forbidden("api_key expired")
         row.last_used_at = utcnow()
         return row.user_id
 
@@ -341,6 +398,70 @@ class OfficialService:
             .values(revoked_at=utcnow())
         )
 
+    async def list_tokens(
+        self, actor: Actor | None = None, username: str | None = None
+    ) -> list[TokenView]:
+        """Tokens the actor may see: an admin those of the kabupaten/kota, anyone else their
+        own; the command line (no actor) every one. Newest first."""
+        owner = await self.user_by_username(username) if username else None
+        return await self._token_views(actor, owner=owner)
+
+    async def revoke_token_id(self, token_id: int, actor: Actor | None = None) -> TokenView:
+        """Revoke one token by id: an admin any of the kabupaten/kota, anyone else their own."""
+        found = await self._token_views(actor, token_id=token_id)
+        row = await self.session.get(ApiToken, token_id) if found else None
+        if row is None:
+            raise NotFound("no such token")  # not even whether another's exists
+        if row.revoked_at is None:
+            row.revoked_at = utcnow()
+            by = f"user {actor.user_id}" if actor else "the command line"
+            await self.security.record(
+                TOKEN_REVOKED, user_id=row.user_id, detail=f"token {row.id} revoked by {by}"
+            )
+        return (await self._token_views(actor, token_id=token_id))[0]
+
+    async def _token_views(
+        self, actor: Actor | None, *, owner: int | None = None, token_id: int | None = None
+    ) -> list[TokenView]:
+        query = (
+            select(ApiToken, Credential.username, User.display_name)
+            .join(User, User.id == ApiToken.user_id)
+            .outerjoin(Credential, Credential.user_id == ApiToken.user_id)
+            .order_by(ApiToken.id.desc())
+            .limit(1000)
+        )
+        if owner is not None:
+            query = query.where(ApiToken.user_id == owner)
+        if token_id is not None:
+            query = query.where(ApiToken.id == token_id)
+        if actor is not None and actor.role != Role.ADMIN:
+            query = query.where(ApiToken.user_id == actor.user_id)
+        rows = (await self.session.execute(query)).all()
+        if actor is not None and actor.role == Role.ADMIN:
+            scopes = await self._wilayah_of({t.user_id for t, _, _ in rows})
+            rows = [r for r in rows if _within(actor, scopes.get(r[0].user_id))]
+        return [
+            TokenView(
+                id=t.id, user_id=t.user_id, owner=username or name or f"user {t.user_id}",
+                kind=_token_kind(t.name), name=t.name, created_at=t.created_at,
+                expires_at=t.expires_at, last_used_at=t.last_used_at, revoked_at=t.revoked_at,
+            )  # fmt: skip
+            for t, username, name in rows
+        ]
+
+    async def _wilayah_of(self, user_ids: set[int]) -> dict[int, str | None]:
+        """Each user's most recent role's wilayah (None: an OPD, a client, no role)."""
+        if not user_ids:
+            return {}
+        rows = await self.session.execute(
+            select(Official.user_id, Official.wilayah_code)
+            .where(Official.user_id.in_(user_ids))
+            .order_by(Official.id)
+        )
+        return {user_id: wilayah for user_id, wilayah in rows.all()}
+
+    # --- passwords and logins -------------------------------------------------------------
+
     async def set_password(self, user_id: int, username: str, password: str) -> None:
         if len(password) < 10:
             raise InvalidInput("password", "at least 10 characters")
@@ -350,7 +471,7 @@ class OfficialService:
         if taken is not None and taken.user_id != user_id:
             raise Conflict("username taken")
         row = await self.session.get(Credential, user_id)
-        hashed = _hasher.hash(password)
+        hashed = await self.passwords.hash(password)
         if row is None:
             self.session.add(
                 Credential(user_id=user_id, username=username.lower(), password_hash=hashed)
@@ -359,20 +480,42 @@ class OfficialService:
             row.username = username.lower()
             row.password_hash = hashed
 
-    async def login(self, username: str, password: str) -> str:
-        row = await self.session.scalar(
-            select(Credential).where(Credential.username == username.lower())
-        )
-        try:
-            if row is None:
-                _hasher.hash(password)  # same cost either way: no user enumeration by timing
-                raise VerificationError()
-            _hasher.verify(row.password_hash, password)
-        except (VerificationError, InvalidHashError):
-            raise Unauthenticated("wrong username or password") from None
-        if await self.actor_for(row.user_id) is None:
+    async def login_gate(self, username: str, client: str) -> StoredLogin | None:
+        """Before any hashing: refuse a locked account, or a client that failed too often
+        (`TooManyAttempts`). Then the stored hash, None for an unknown username."""
+        name = username.lower()
+        await self.throttle.check(self.throttle.limits.lockout, name)
+        await self.throttle.check(self.throttle.limits.login_address, client)
+        row = await self.session.scalar(select(Credential).where(Credential.username == name))
+        return StoredLogin(row.user_id, row.password_hash) if row else None
+
+    async def login_failed(self, username: str, client: str, user_id: int | None) -> None:
+        """Count a wrong password (or unknown username); lock the account at the limit."""
+        limits = self.throttle.limits
+        name = username.lower()
+        await self.throttle.hit(limits.login_address, client)
+        await self.throttle.hit(limits.login_username, name)
+        failures = await self.throttle.count(limits.login_username, name)
+        if failures < limits.login_username.count:
+            return
+        if await self.throttle.retry_after(limits.lockout, name) is None:
+            await self.throttle.hit(limits.lockout, name)
+            minutes = int(limits.login_username.window.total_seconds() // 60)
+            await self.security.record(
+                LOCKED,
+                user_id=user_id,
+                username=name if user_id is not None else None,  # a typo may be a password
+                client=client,
+                detail=f"{failures} failed logins in {minutes} min; locked for "
+                f"{int(limits.lockout.window.total_seconds() // 60)} min",
+            )
+
+    async def login_succeeded(self, user_id: int, username: str) -> str:
+        """The right password: a 12-hour token, and the username's failures forgotten."""
+        if await self.actor_for(user_id) is None:
             raise Unauthenticated("this account holds no active role")
-        return await self.create_token(row.user_id, "login", LOGIN_TOKEN_TTL)
+        await self.throttle.clear(self.throttle.limits.login_username, username.lower())
+        return await self.create_token(user_id, LOGIN, LOGIN_TOKEN_TTL)
 
     async def user_by_username(self, username: str) -> int:
         row = await self.session.scalar(
@@ -396,6 +539,11 @@ _LEVEL_NAMES = {
     WilayahLevel.KECAMATAN: "kecamatan",
     WilayahLevel.KABKOTA: "kabupaten/kota",
 }
+
+
+def _within(admin: Actor, wilayah_code: str | None) -> bool:
+    """An admin sees the tokens of OPD staff, clients and roles inside their kabupaten/kota."""
+    return wilayah_code is None or admin.covers_desa(wilayah_code)
 
 
 def _actor(row: Official) -> Actor:

@@ -27,6 +27,14 @@ class SupportRefused(Conflict):
 
 
 @dataclass(frozen=True)
+class Backed:
+    """The usulan a resident now supports (the one merged into, if theirs was merged)."""
+
+    code: str
+    support_count: int
+
+
+@dataclass(frozen=True)
 class SimilarUsulan:
     code: str
     usulan: str
@@ -70,7 +78,7 @@ class SupportService:
         scored.sort(key=lambda s: (-s.score, -s.support_count))
         return scored[:limit]
 
-    async def support(self, user_id: int, code: str) -> Usulan:
+    async def support(self, user_id: int, code: str) -> Backed:
         row = await self.workflow.get(code)
         if row.merged_into_id is not None:
             target = await self.session.get(Usulan, row.merged_into_id)
@@ -85,6 +93,6 @@ class SupportService:
                 self.session.add(Support(usulan_id=row.id, user_id=user_id))
         except IntegrityError:
             raise SupportRefused("already", "you already support this usulan") from None
-        await self.workflow.recount_support(row.id)
+        await self.workflow.add_support(row.id, 1)
         await self.session.refresh(row)
-        return row
+        return Backed(row.code, row.support_count)

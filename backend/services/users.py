@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.storage.models import User, utcnow
+from backend.storage.models import (
+    Conversation,
+    Notification,
+    Official,
+    Support,
+    User,
+    Usulan,
+    utcnow,
+)
 
 LANGUAGES = ("id", "en")
 DEFAULT_LANGUAGE = "id"
@@ -109,14 +118,19 @@ class UserService:
         The row stays (events point at it) but no longer says who it was; a later message
         from the same account starts afresh as a new user.
         """
-        from backend.storage.models import Conversation, Usulan
-
         await self.session.execute(
             update(Usulan)
             .where(Usulan.submitter_id == user_id)
             .values(submitter_name=None, submitter_phone=None)
         )
         await self.session.execute(delete(Conversation).where(Conversation.user_id == user_id))
+        # News not yet delivered could never reach an erased account; what was sent stays as
+        # the record that it was.
+        await self.session.execute(
+            delete(Notification).where(
+                Notification.user_id == user_id, Notification.sent_at.is_(None)
+            )
+        )
         await self.session.execute(
             update(User)
             .where(User.id == user_id)
@@ -130,3 +144,73 @@ class UserService:
                 reachability_changed_at=utcnow(),
             )
         )
+
+    async def personal_data(self, user_id: int) -> dict[str, Any]:
+        """UU PDP: everything held about this person, as plain JSON-ready data."""
+        user = await self.session.get(User, user_id)
+        if user is None:
+            return {}
+        submitted = await self.session.scalars(
+            select(Usulan).where(Usulan.submitter_id == user_id).order_by(Usulan.id)
+        )
+        backed = await self.session.execute(
+            select(Usulan.code, Support.created_at)
+            .join(Support, Support.usulan_id == Usulan.id)
+            .where(Support.user_id == user_id)
+            .order_by(Support.created_at)
+        )
+        messages = await self.session.scalars(
+            select(Notification).where(Notification.user_id == user_id).order_by(Notification.id)
+        )
+        roles = await self.session.scalars(select(Official).where(Official.user_id == user_id))
+        draft = await self.session.get(Conversation, user_id)
+        return {
+            "profile": {
+                "channel": user.channel,
+                "account": user.external_id,
+                "name": user.display_name,
+                "phone": user.phone,
+                "language": user.language,
+                "first_seen": _iso(user.created_at),
+                "consent_given": _iso(user.consent_at),
+                "notifications_muted": user.notifications_muted,
+            },
+            "usulan": [_own_usulan(row) for row in submitted],
+            "support": [{"code": code, "since": _iso(at)} for code, at in backed.all()],
+            "notifications": [
+                {"kind": n.template, "state": n.state, "created": _iso(n.created_at),
+                 "sent": _iso(n.sent_at)}
+                for n in messages
+            ],  # fmt: skip
+            "official_roles": [
+                {"role": o.role, "wilayah": o.wilayah_code, "opd": o.opd_code,
+                 "since": _iso(o.granted_at), "revoked": _iso(o.revoked_at)}
+                for o in roles
+            ],  # fmt: skip
+            "draft": ({"step": draft.state, **(draft.data or {})} if draft is not None else None),
+        }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _own_usulan(row: Usulan) -> dict[str, Any]:
+    return {
+        "code": row.code,
+        "submitted": _iso(row.created_at),
+        "desa_code": row.desa_code,
+        "category": row.category,
+        "permasalahan": row.permasalahan,
+        "usulan": row.usulan,
+        "volume": str(row.volume) if row.volume is not None else None,
+        "unit": row.unit,
+        "address": {"dusun": row.dusun, "rt": row.rt, "rw": row.rw, "street": row.street},
+        "location": (
+            [row.latitude, row.longitude] if row.latitude is not None else None
+        ),
+        "submitter_name": row.submitter_name,
+        "submitter_phone": row.submitter_phone,
+        "stage": row.stage,
+        "decision": row.decision,
+    }

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -98,10 +99,17 @@ class Desa:
     kecamatan_name: str
     kabkota_code: str
     kabkota_name: str
+    # The name as people say it, where the register abbreviates ("P Berayan Darat I" is
+    # Pulo Berayan Darat I); empty when the register's name is already that.
+    spoken_name: str = ""
+
+    @property
+    def said(self) -> str:
+        return self.spoken_name or self.name
 
     @property
     def label(self) -> str:
-        return f"{'Kelurahan' if self.kind == 'kelurahan' else 'Desa'} {self.name}"
+        return f"{'Kelurahan' if self.kind == 'kelurahan' else 'Desa'} {self.said}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,12 +123,13 @@ class DesaMatch:
     @property
     def where(self) -> str | None:
         """What a button adds to the label so a resident can tell same-named places apart."""
-        if not self.ambiguous:
-            return None
+        return self.place if self.ambiguous else None
+
+    @property
+    def place(self) -> str:
+        """The kecamatan (and, across kabupaten/kota, the kabupaten/kota) for a button."""
         place = f"Kec. {self.desa.kecamatan_name or self.desa.kecamatan_code}"
-        if self.spans_kabkota:
-            place = f"{place}, {self.desa.kabkota_name}"
-        return place
+        return f"{place}, {self.desa.kabkota_name}" if self.spans_kabkota else place
 
 
 def _display_kabkota(name: str) -> str:
@@ -196,16 +205,26 @@ _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 _LETTER_DIGIT = re.compile(r"(?<=[a-z])(?=[0-9])|(?<=[0-9])(?=[a-z])")
 
 
-def _tokens(text: str) -> list[str]:
+def _raw_tokens(text: str) -> list[str]:
+    """Lower-case words and numbers as typed, before any word is made canonical."""
     if not text.isascii():
         text = "".join(
             c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)
         )
     text = _LETTER_DIGIT.sub(" ", text.lower().translate(_APOSTROPHES))
-    raw = [t for t in _NON_ALNUM.split(text) if t]
+    return [t for t in _NON_ALNUM.split(text) if t]
+
+
+def _tokens(text: str) -> list[str]:
+    return _canonical(_raw_tokens(text))
+
+
+def _canonical(raw: Sequence[str], synonyms: bool = True) -> list[str]:
     out = []
     for position, word in enumerate(raw):
-        if word == "s" and position == 0 and len(raw) > 1:
+        if not synonyms and not word.isdigit() and word not in _ROMAN:
+            out.append(word)
+        elif word == "s" and position == 0 and len(raw) > 1:
             # "S. Rengas Permata", "S. Pinang": a leading lone S is sungai in this data set
             # (inside a name it is anything: "Tegal S Mandala" is Tegal Sari Mandala).
             out.append("sungai")
@@ -223,6 +242,112 @@ def normalise(text: str) -> str:
     return " ".join(_tokens(text))
 
 
+# --------------------------------------------------------------------------- spoken names
+
+# A register abbreviation: "P", "PB", "S.", "Tj.", "Mns." (a section letter before a numeral,
+# as in "Sei Sikambing C II", is not one).
+_ABBREVIATION = re.compile(r"^(?:[A-Z]{1,3}|[A-Za-z]{1,3}\.)$")
+_ROMAN_WORDS = frozenset(n.upper() for n in _ROMAN)
+
+
+def _name_words(name: str) -> list[str]:
+    return re.sub(r"\.(?=[A-Za-z])", ". ", name).split()
+
+
+def _is_abbreviation(words: Sequence[str], i: int, shouting: bool) -> bool:
+    word = words[i]
+    if i == len(words) - 1 or not _ABBREVIATION.match(word) or word in _ROMAN_WORDS:
+        return False
+    if shouting and not word.endswith("."):
+        return False  # a name all in capitals: every short word looks like "PB"
+    following = words[i + 1].rstrip(".").upper()
+    return following not in _ROMAN_WORDS and not following.isdigit()
+
+
+def _fits(letters: str, words: Sequence[str]) -> bool:
+    """Do `words` spell out the abbreviation: one word per capital ("PB": Pulo Berayan), or
+    one word it begins ("Tj": Tanjung, "S": Sei)."""
+    if len(words) == 1:
+        return words[0].startswith(letters) and len(words[0]) > len(letters)
+    return len(words) == len(letters) and all(
+        w.startswith(c) for w, c in zip(words, letters, strict=True)
+    )
+
+
+def _expansions(words: Sequence[str], i: int, others: Sequence[Sequence[str]]) -> set[str]:
+    """What the abbreviation words[i] stands for in the other names that share a neighbour."""
+    letters = words[i].rstrip(".")
+    width = len(letters) if letters.isupper() and len(letters) > 1 else 1
+    letters = letters.lower()
+    after = words[i + 1].lower() if i + 1 < len(words) else None
+    before = words[i - 1].lower() if i > 0 else None
+    found: set[str] = set()
+    for other in others:
+        lower = [w.lower() for w in other]
+        for j in range(len(other) - width + 1):
+            piece = lower[j : j + width]
+            if not _fits(letters, piece) or any("." in w or len(w) < 3 for w in piece):
+                continue
+            follows = after is not None and j + width < len(lower) and lower[j + width] == after
+            precedes = before is not None and j > 0 and lower[j - 1] == before
+            if follows or precedes:
+                found.add(" ".join(other[j : j + width]))
+    return found
+
+
+def _known(words: Sequence[str], i: int) -> str | None:
+    """An abbreviation of the shared table ("Tj", "KP", "Mns."): no need to learn it."""
+    key = words[i].rstrip(".").lower()
+    canonical = _SYNONYMS.get(key)
+    return canonical.capitalize() if canonical and key != canonical else None
+
+
+def _dotted_fallback(words: Sequence[str], i: int) -> str | None:
+    # A leading "S." is sungai in this data set, as _canonical reads it.
+    return "Sungai" if i == 0 and words[i] == "S." else None
+
+
+def spoken_names(names: Mapping[str, str]) -> dict[str, str]:
+    """Code -> the name as people say it, for the desa of one kabupaten/kota whose register
+    name abbreviates a word the region writes out elsewhere unambiguously.
+
+    Learnt from the names themselves: "P Berayan Darat I" has the neighbour "Berayan", which
+    "Pulo Berayan Kota" writes out, so P is Pulo here, while "P Bulan Selayang I" is Padang
+    (Padang Bulan). Two rounds, so "PB Bengkel Baru" learns from the spelt-out "P Berayan
+    Bengkel". An abbreviation with no single reading is left as it is.
+    """
+    words = {code: _name_words(name) for code, name in names.items()}
+    shouting = {code: name == name.upper() for code, name in names.items()}
+    spoken: dict[str, str] = {}
+    for _ in range(2):
+        pending = [
+            code
+            for code, ws in words.items()
+            if any(_is_abbreviation(ws, i, shouting[code]) for i in range(len(ws)))
+        ]
+        if not pending:
+            break
+        changed: dict[str, list[str]] = {}
+        for code in pending:
+            ws = words[code]
+            others = [o for c, o in words.items() if c != code]
+            out = list(ws)
+            for i in range(len(ws)):
+                if not _is_abbreviation(ws, i, shouting[code]):
+                    continue
+                expansion = _known(ws, i)
+                if expansion is None:
+                    found = _expansions(ws, i, others)
+                    expansion = found.pop() if len(found) == 1 else _dotted_fallback(ws, i)
+                if expansion:
+                    out[i] = expansion
+            if out != ws:
+                changed[code] = " ".join(out).split()
+        words.update(changed)
+        spoken.update({code: " ".join(ws) for code, ws in changed.items()})
+    return spoken
+
+
 def _trigrams(normalised: str) -> set[str]:
     grams: set[str] = set()
     for token in normalised.split():
@@ -234,38 +359,56 @@ def _trigrams(normalised: str) -> set[str]:
 # Names are at most 37 characters; anything much longer is pasted text, not a desa name.
 _MAX_QUERY_CHARS = 120
 _MAX_QUERY_TOKENS = 8
+# A kecamatan typed after the desa ("mabar medan deli") is at most this many words, and must
+# be this close to a kecamatan's name to be read as one.
+_KECAMATAN_SUFFIX_WORDS = 3
+_KECAMATAN_CUTOFF = 80.0
+# Kecamatan names that close to what was typed are looked in (across the country, several
+# kecamatan share a name).
+_KECAMATAN_NAMESAKES = 8
+# Reading the query another way than typed costs a little, so the plain reading wins ties.
+_SPLIT_PENALTY = 1.0
+# A run-together word is only split into known words of at least this many letters (numerals
+# such as "ii" excepted), so "sidorjo" is not read as "sido" + "r" + "jo".
+_MIN_PIECE = 3
+
+
+@dataclass(frozen=True, slots=True)
+class _Variant:
+    text: str  # normalised desa part
+    penalty: float  # points taken off its scores
+    kecamatan: str = ""  # normalised kecamatan the resident named, if any
+    # Forms to look in when the kecamatan was read off the end of the query; () for all.
+    within: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class _Query:
-    # (normalised text, points taken off its scores)
-    variants: tuple[tuple[str, float], ...]
-    kecamatan: str
+    variants: tuple[_Variant, ...]
 
 
-def _parse_query(query: str) -> _Query | None:
-    tokens = _tokens(query[:_MAX_QUERY_CHARS])
-    hint: list[str] = []
-    for position, token in enumerate(tokens):
+def _strip_kecamatan_word(raw: list[str]) -> tuple[list[str], list[str]]:
+    """ "pasar baru kec medan kota": what follows "kec" names the kecamatan, not the desa."""
+    for position, token in enumerate(raw):
         if token in _KECAMATAN_WORDS and position > 0:
-            # "pasar baru kec medan kota": what follows names the kecamatan, not the desa.
-            hint = [t for t in tokens[position + 1 :] if t not in _KECAMATAN_WORDS]
-            tokens = tokens[:position]
-            break
-    tokens = [t for t in tokens if t not in _KECAMATAN_WORDS][:_MAX_QUERY_TOKENS]
-    if all(t in _PREFIX_WORDS and t not in _NAME_WORDS for t in tokens):
-        return None  # nothing typed, or only "kel."
-    variants = [(" ".join(tokens), 0.0)]
+            hint = [t for t in raw[position + 1 :] if t not in _KECAMATAN_WORDS]
+            return raw[:position], hint
+    return [t for t in raw if t not in _KECAMATAN_WORDS], []
+
+
+def _without_prefix(tokens: list[str]) -> list[tuple[list[str], float]]:
+    """The desa words with and without a leading "kel."/"desa"/"kampung", with penalties."""
+    readings = [(tokens, 0.0)]
     while len(tokens) > 1 and tokens[0] in _PREFIX_WORDS:
-        penalty = variants[-1][1]
+        penalty = readings[-1][1]
         if tokens[0] in _NAME_WORDS:
             # "kampung baru" is more likely Kampung Baru than a desa called Baru.
             penalty += 2.0
         else:
-            variants.pop()
+            readings.pop()
         tokens = tokens[1:]
-        variants.append((" ".join(tokens), penalty))
-    return _Query(tuple(variants), " ".join(hint[:_MAX_QUERY_TOKENS]))
+        readings.append((tokens, penalty))
+    return readings
 
 
 # --------------------------------------------------------------------------- index
@@ -277,10 +420,13 @@ _ROUGH_CUTOFF = 55.0
 _SHORTLIST = 24
 # A clear winner should not be padded out with far weaker names.
 _RELATIVE_MARGIN = 15.0
-# Up to this many desa a full scan is faster than the trigram prefilter.
+# Up to this many names a full scan is faster than the trigram prefilter.
 _SCAN_LIMIT = 3000
 _CANDIDATES = 400
 _MIN_INFORMATIVE_GRAMS = 4
+_MAX_GRAMS = 12
+# Weight of the kecamatan's similarity when the resident named one.
+_KECAMATAN_WEIGHT = 0.15
 
 
 class WilayahIndex:
@@ -292,20 +438,46 @@ class WilayahIndex:
         self._kecamatan = dict(kecamatan_names or {})
         for desa in self._desa:
             self._kecamatan.setdefault(desa.kecamatan_code, desa.kecamatan_name)
-        self._norm = [normalise(d.name) for d in self._desa]
+        # A desa is found under its register name and, where different, its spoken name: the
+        # search runs over these forms, each pointing back at its desa.
+        self._norm: list[str] = []
+        self._owner: list[int] = []
+        primary: list[str] = []
+        # Words a run-together query may be made of: the names' own words as typed (before
+        # the shared table rewrites "sei"), the table's words, and numerals.
+        vocabulary: set[str] = set(_SYNONYMS) | set(_SYNONYMS.values()) | set(_ROMAN)
+        for i, desa in enumerate(self._desa):
+            raw = _raw_tokens(desa.name)
+            said = _raw_tokens(desa.spoken_name) if desa.spoken_name else raw
+            vocabulary.update(raw, said)
+            primary.append(" ".join(_canonical(raw)))
+            # The name as written too ("mesjid", "sei"), so a slip in a word the shared table
+            # rewrites ("mewjid", "sie") is still one slip away from it.
+            forms = (primary[-1], " ".join(_canonical(said)), " ".join(_canonical(said, False)))
+            for form in dict.fromkeys(forms):
+                self._norm.append(form)
+                self._owner.append(i)
+        self._vocabulary = frozenset(
+            w for w in vocabulary if len(w) >= _MIN_PIECE or w in _ROMAN or w in _SYNONYMS
+        )
         self._compact = [n.replace(" ", "") for n in self._norm]
         self._kecamatan_norm = {code: normalise(name) for code, name in self._kecamatan.items()}
+        self._kecamatan_texts = sorted(set(self._kecamatan_norm.values()) - {""})
+        self._forms_in: dict[str, list[int]] = {}
+        for form_id, owner in enumerate(self._owner):
+            named = self._kecamatan_norm.get(self._desa[owner].kecamatan_code, "")
+            self._forms_in.setdefault(named, []).append(form_id)
         self.spans_kabkota = len({d.kabkota_code for d in self._desa}) > 1
         self._kabkota = {d.kabkota_code: d.kabkota_name for d in self._desa}
 
         places: dict[str, set[str]] = {}
-        for desa, norm in zip(self._desa, self._norm, strict=True):
+        for desa, norm in zip(self._desa, primary, strict=True):
             places.setdefault(norm, set()).add(desa.kecamatan_code)
-        self._ambiguous = [len(places[norm]) > 1 for norm in self._norm]
+        self._ambiguous = [len(places[norm]) > 1 for norm in primary]
 
         self._grams: dict[str, list[int]] | None = None
-        self._common_gram = max(1000, len(self._desa) // 16)
-        if len(self._desa) > _SCAN_LIMIT:
+        self._common_gram = max(1000, len(self._norm) // 16)
+        if len(self._norm) > _SCAN_LIMIT:
             # Postings list shorter names first. The candidates that share most trigrams with
             # the query then keep that order among themselves (nlargest is stable), so when a
             # common word ties thousands of names, the exact and closest ones are kept.
@@ -320,29 +492,32 @@ class WilayahIndex:
     def from_rows(cls, rows: Iterable[tuple[str, str]]) -> WilayahIndex:
         """Build from (code, name) rows in any order; provinsi rows are ignored."""
         names: dict[str, str] = {}
-        desa_rows = []
+        by_kabkota: dict[str, dict[str, str]] = {}
         for code, name in rows:
             level = _level(code)
             if level == WilayahLevel.DESA:
-                desa_rows.append((code, name))
+                by_kabkota.setdefault(code.rsplit(".", 2)[0], {})[code] = name
             elif level in (WilayahLevel.KABKOTA, WilayahLevel.KECAMATAN):
                 names[code] = name
         desas = []
-        for code, name in desa_rows:
-            kecamatan_code = code.rsplit(".", 1)[0]
-            kabkota_code = kecamatan_code.rsplit(".", 1)[0]
-            kind: DesaKind = "kelurahan" if code.rsplit(".", 1)[1].startswith("1") else "desa"
-            desas.append(
-                Desa(
-                    code=code,
-                    name=name,
-                    kind=kind,
-                    kecamatan_code=kecamatan_code,
-                    kecamatan_name=names.get(kecamatan_code, ""),
-                    kabkota_code=kabkota_code,
-                    kabkota_name=_display_kabkota(names.get(kabkota_code, "")),
+        for kabkota_code, desa_names in by_kabkota.items():
+            spoken = spoken_names(desa_names)
+            kabkota_name = _display_kabkota(names.get(kabkota_code, ""))
+            for code, name in desa_names.items():
+                kecamatan_code = code.rsplit(".", 1)[0]
+                kind: DesaKind = "kelurahan" if code.rsplit(".", 1)[1].startswith("1") else "desa"
+                desas.append(
+                    Desa(
+                        code=code,
+                        name=name,
+                        kind=kind,
+                        kecamatan_code=kecamatan_code,
+                        kecamatan_name=names.get(kecamatan_code, ""),
+                        kabkota_code=kabkota_code,
+                        kabkota_name=kabkota_name,
+                        spoken_name=spoken.get(code, ""),
+                    )
                 )
-            )
         kecamatan = {c: n for c, n in names.items() if _level(c) == WilayahLevel.KECAMATAN}
         return cls(desas, kecamatan)
 
@@ -372,11 +547,12 @@ class WilayahIndex:
             return []
         exact = self._by_code.get(query.strip())
         if exact is not None:
-            return [self._match(exact, 100.0)]
-        parsed = _parse_query(query)
+            return [self.match(exact, 100.0)]
+        parsed = self._parse(query)
         if parsed is None:
             return []
-        ids = None if self._grams is None else self._candidates([v for v, _ in parsed.variants])
+        texts = [v.text for v in parsed.variants if not v.within]
+        ids = None if self._grams is None else self._candidates(texts)
         scored = self._score(parsed, ids)
         if not scored:
             return []
@@ -386,10 +562,82 @@ class WilayahIndex:
             limit,
             ((-s, len(self._desa[i].name), self._desa[i].code, i) for i, s in scored.items()),
         )
-        return [self._match(i, -neg) for neg, _, _, i in ranked if -neg >= floor]
+        return [self.match(i, -neg) for neg, _, _, i in ranked if -neg >= floor]
 
-    def _match(self, i: int, score: float) -> DesaMatch:
+    def match(self, i: int, score: float) -> DesaMatch:
+        """The desa at position `i` (in code order) as a search result."""
         return DesaMatch(self._desa[i], round(score, 2), self._ambiguous[i], self.spans_kabkota)
+
+    def match_code(self, code: str) -> DesaMatch | None:
+        """The desa of a code as a search result (a button), or None if not loaded."""
+        i = self._by_code.get(code.strip())
+        return None if i is None else self.match(i, 100.0)
+
+    def region_name(self) -> str | None:
+        """The kabupaten/kota served, when the index holds exactly one."""
+        names = list(self._kabkota.values())
+        return names[0] if len(names) == 1 else None
+
+    # --- reading the query ---------------------------------------------------------------
+
+    def _parse(self, query: str) -> _Query | None:
+        raw, hint = _strip_kecamatan_word(_raw_tokens(query[:_MAX_QUERY_CHARS]))
+        raw = raw[:_MAX_QUERY_TOKENS]
+        tokens = _canonical(raw)
+        if all(t in _PREFIX_WORDS and t not in _NAME_WORDS for t in tokens):
+            return None  # nothing typed, or only "kel."
+        kecamatan = " ".join(_canonical(hint)[:_MAX_QUERY_TOKENS])
+        readings = [(tokens, 0.0)]
+        split = self._split_run_together(raw)
+        if split is not None:
+            readings.append((_canonical(split), _SPLIT_PENALTY / 2))
+        variants: dict[tuple[str, str], _Variant] = {}
+        for words_read, cost in readings:
+            for words, penalty in _without_prefix(words_read):
+                found = [_Variant(" ".join(words), cost + penalty, kecamatan)]
+                if not kecamatan:
+                    found += [
+                        _Variant(" ".join(words[:k]), cost + penalty + _SPLIT_PENALTY, kec, forms)
+                        for k, kec, forms in self._kecamatan_suffixes(words)
+                    ]
+                for variant in found:
+                    key = (variant.text, variant.kecamatan)
+                    if key not in variants or variant.penalty < variants[key].penalty:
+                        variants[key] = variant
+        return _Query(tuple(variants.values()))
+
+    def _split_run_together(self, raw: Sequence[str]) -> list[str] | None:
+        """ "seimati", "ujungbatuii": words of the region's names typed without spaces."""
+        out: list[str] = []
+        for token in raw:
+            pieces = None
+            if len(token) >= 2 * _MIN_PIECE and token.isalpha() and token not in self._vocabulary:
+                pieces = _segment(token, self._vocabulary)
+            out.extend(pieces or (token,))
+        return out if len(out) > len(raw) else None
+
+    def _kecamatan_suffixes(
+        self, words: Sequence[str]
+    ) -> Iterator[tuple[int, str, tuple[int, ...]]]:
+        """Where the last words name a kecamatan ("mabar medan deli", "ganal huristak"): the
+        split, the kecamatan as typed (a slip in it should cost a little), and the forms of
+        the desa of every kecamatan it may be."""
+        for k in range(max(1, len(words) - _KECAMATAN_SUFFIX_WORDS), len(words)):
+            suffix = " ".join(words[k:])
+            if len(suffix) < 4:
+                continue
+            found = process.extract(
+                suffix,
+                self._kecamatan_texts,
+                scorer=fuzz.ratio,
+                score_cutoff=_KECAMATAN_CUTOFF,
+                limit=_KECAMATAN_NAMESAKES,
+            )
+            if found:
+                forms = tuple(f for text, _, _ in found for f in self._forms_in.get(text, ()))
+                yield k, suffix, forms
+
+    # --- scoring ---------------------------------------------------------------------------
 
     def _candidates(self, variants: Sequence[str]) -> list[int]:
         """The names sharing most trigrams with the query, at most _CANDIDATES of them."""
@@ -401,6 +649,9 @@ class WilayahIndex:
         informative = [p for p in postings if len(p) <= self._common_gram]
         if len(informative) >= _MIN_INFORMATIVE_GRAMS:
             postings = informative
+        # A long query ("tanah enam ratus medan marelan") is told apart by its rarer trigrams;
+        # counting all of them costs more than it sorts out.
+        postings = postings[:_MAX_GRAMS]
         counts: Counter[int] = Counter()
         for posting in postings:
             counts.update(posting)
@@ -418,6 +669,30 @@ class WilayahIndex:
         chosen.extend(islice((i for i, c in counts.items() if c == threshold), room))
         return chosen
 
+    def _shortlist(self, text: str, norms: Sequence[str], compacts: Sequence[str]) -> set[int]:
+        # Rough passes in C over every candidate; each hands its best to _rescore, which
+        # orders them. One shortlist per pass, so that names a query contains ("Tanjung"
+        # for "tanjung rejo", all 100 to token_set_ratio) cannot crowd out the typo'd
+        # whole name, nor the other way round.
+        compact = text.replace(" ", "")
+        shortlist: set[int] = set()
+        for typed, choices, scorer, take in (
+            (text, norms, fuzz.ratio, _SHORTLIST),  # typos over the whole name
+            (text, norms, fuzz.token_set_ratio, _SHORTLIST),  # missing or extra words
+            (compact, compacts, fuzz.ratio, _SHORTLIST // 2),  # "sidomulyo", "sido mulyo"
+        ):
+            found = process.extract(
+                typed, choices, scorer=scorer, score_cutoff=_ROUGH_CUTOFF, limit=None
+            )
+            if len(found) > take:
+                # Among equal scores, names closest in length to the query go first.
+                size = len(typed)
+                found = heapq.nlargest(
+                    take, found, key=lambda f: f[1] - 0.01 * abs(len(f[0]) - size)
+                )
+            shortlist.update(k for _, _, k in found)
+        return shortlist
+
     def _score(self, parsed: _Query, ids: list[int] | None) -> dict[int, float]:
         if ids is None:
             norms, compacts = self._norm, self._compact
@@ -425,38 +700,54 @@ class WilayahIndex:
             norms = [self._norm[i] for i in ids]
             compacts = [self._compact[i] for i in ids]
         best: dict[int, float] = {}
-        for variant, penalty in parsed.variants:
-            # Rough passes in C over every candidate; each hands its best to _rescore, which
-            # orders them. One shortlist per pass, so that names a query contains ("Tanjung"
-            # for "tanjung rejo", all 100 to token_set_ratio) cannot crowd out the typo'd
-            # whole name, nor the other way round.
-            compact = variant.replace(" ", "")
-            shortlist: set[int] = set()
-            for text, choices, scorer, take in (
-                (variant, norms, fuzz.ratio, _SHORTLIST),  # typos over the whole name
-                (variant, norms, fuzz.token_set_ratio, _SHORTLIST),  # missing or extra words
-                (compact, compacts, fuzz.ratio, _SHORTLIST // 2),  # "sidomulyo", "sido mulyo"
-            ):
-                found = process.extract(
-                    text, choices, scorer=scorer, score_cutoff=_ROUGH_CUTOFF, limit=None
+        for variant in parsed.variants:
+            if not variant.text:
+                continue
+            kecamatan_scores: dict[str, float] = {}
+            if variant.within:
+                # Only the desa of the kecamatan named: a few dozen names, not the region.
+                forms: Sequence[int] | None = variant.within
+                shortlist = self._shortlist(
+                    variant.text,
+                    [self._norm[f] for f in variant.within],
+                    [self._compact[f] for f in variant.within],
                 )
-                if len(found) > take:
-                    # Among equal scores, names closest in length to the query go first.
-                    size = len(text)
-                    found = heapq.nlargest(
-                        take, found, key=lambda f: f[1] - 0.01 * abs(len(f[0]) - size)
-                    )
-                shortlist.update(k for _, _, k in found)
+            else:
+                forms = ids
+                shortlist = self._shortlist(variant.text, norms, compacts)
             for k in shortlist:
-                score = _rescore(variant, norms[k]) - penalty
-                i = k if ids is None else ids[k]
+                form = k if forms is None else forms[k]
+                i = self._owner[form]
+                score = _rescore(variant.text, self._norm[form])
+                if variant.kecamatan:
+                    code = self._desa[i].kecamatan_code
+                    if code not in kecamatan_scores:
+                        named = self._kecamatan_norm.get(code, "")
+                        kecamatan_scores[code] = _rescore(variant.kecamatan, named)
+                    score = (1 - _KECAMATAN_WEIGHT) * score + _KECAMATAN_WEIGHT * kecamatan_scores[
+                        code
+                    ]
+                score -= variant.penalty
                 if score > best.get(i, 0.0):
                     best[i] = score
-        if parsed.kecamatan:
-            for i, score in best.items():
-                kecamatan = self._kecamatan_norm.get(self._desa[i].kecamatan_code, "")
-                best[i] = 0.85 * score + 0.15 * _rescore(parsed.kecamatan, kecamatan)
         return {i: s for i, s in best.items() if s >= _MIN_SCORE}
+
+
+def _segment(word: str, vocabulary: frozenset[str]) -> list[str] | None:
+    """The fewest vocabulary words that spell `word` exactly, or None."""
+    best: list[list[str] | None] = [None] * (len(word) + 1)
+    best[0] = []
+    for end in range(1, len(word) + 1):
+        for start in range(end):
+            before = best[start]
+            piece = word[start:end]
+            if before is None or piece not in vocabulary:
+                continue
+            current = best[end]
+            if current is None or len(before) + 1 < len(current):
+                best[end] = [*before, piece]
+    pieces = best[-1]
+    return pieces if pieces and len(pieces) > 1 else None
 
 
 def _word_similarity(word: str, others: Sequence[str]) -> float:
@@ -464,11 +755,20 @@ def _word_similarity(word: str, others: Sequence[str]) -> float:
     for other in others:
         if word == other:
             return 100.0
-        similarity = fuzz.ratio(word, other)
+        # One slip of the thumb (a swapped, missing, extra or wrong letter) is one edit;
+        # the plain ratio would count a swap or a wrong letter as two.
+        slip = 100.0 * (1 - OSA.distance(word, other) / (max(len(word), len(other)) + 1))
+        similarity = max(fuzz.ratio(word, other), slip)
         if len(word) >= 3 and other.startswith(word):
             similarity = max(similarity, 95.0)  # a word typed only in part
+        elif _initial_of(word, other) or _initial_of(other, word):
+            similarity = max(similarity, 90.0)  # "p berayan" for Pulo Berayan
         best = max(best, similarity)
     return best
+
+
+def _initial_of(letter: str, word: str) -> bool:
+    return len(letter) == 1 and letter.isalpha() and len(word) > 1 and word.startswith(letter)
 
 
 def _coverage(words: Sequence[str], others: Sequence[str]) -> float:
@@ -484,6 +784,8 @@ def _rescore(query: str, name: str) -> float:
     high as "Sei Rengas I" for "sei rengas"; weighing coverage both ways orders them.
     """
     query_words, name_words = query.split(), name.split()
+    if not query_words or not name_words:
+        return 0.0
     words = 0.7 * _coverage(query_words, name_words) + 0.3 * _coverage(name_words, query_words)
     joined = fuzz.ratio(query.replace(" ", ""), name.replace(" ", ""))
     # Closeness of the whole string breaks the remaining ties.

@@ -9,16 +9,26 @@ deciding at once exactly one wins and the other gets a Conflict.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.domain import MAX_TEXT_CHARS, MIN_TEXT_CHARS, Decision, Stage
+from backend.domain import Decision, Stage, check_number, check_text
 from backend.errors import Conflict, Forbidden, InvalidInput, NotFound
+from backend.services.categories import Category
 from backend.services.history import append_event
-from backend.services.intake import clean_text, normalise_code
+from backend.services.intake import (
+    DERIVED_FROM,
+    RESIDENT_FIELDS,
+    clean_text,
+    draft_of,
+    normalise_code,
+    photo_rows,
+    plain_number,
+    usulan_fields,
+)
 from backend.services.notifications import Outbox
 from backend.services.officials import Actor, Role
 from backend.storage.models import Opd, Support, Usulan, UsulanEvent, UsulanPhoto
@@ -83,10 +93,17 @@ class DecisionResult:
 
 
 class WorkflowService:
-    def __init__(self, session: AsyncSession, outbox: Outbox, wilayah: Any) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        outbox: Outbox,
+        wilayah: Any,
+        categories: dict[str, Category] | None = None,
+    ) -> None:
         self.session = session
         self.outbox = outbox
         self.wilayah = wilayah
+        self.categories = categories or {}
 
     async def get(self, code: str) -> Usulan:
         normalised = normalise_code(code)
@@ -172,6 +189,7 @@ class WorkflowService:
         target: Usulan | None = None
         if decision is Decision.DITERIMA_DENGAN_PERUBAHAN:
             changes = await self._changes(row, request.changes or {})
+            self._check_changes_in_scope(actor, row, changes)
         if decision is Decision.DIGABUNG:
             target = await self._merge_target(row, request.merge_into)
 
@@ -230,7 +248,7 @@ class WorkflowService:
         return DecisionResult(code=row.code, stage=row.stage, decision=row.decision)
 
     def _reason(self, request: DecisionRequest) -> tuple[str | None, str | None]:
-        note = clean_text(request.note)[:1000] or None
+        note = check_text("note", clean_text(request.note)) or None
         reason = request.reason_code
         if request.decision is Decision.DITOLAK:
             if reason not in REASON_CODES:
@@ -252,29 +270,29 @@ class WorkflowService:
             raise InvalidInput("changes", "say what changed")
         changes: dict[str, list[Any]] = {}
         for field, value in wanted.items():
-            if field == "volume":
-                try:
-                    value = Decimal(str(value))
-                except InvalidOperation:
-                    raise InvalidInput("changes.volume", "not a number") from None
-                if value <= 0:
-                    raise InvalidInput("changes.volume", "must be positive")
-            elif field == "opd":
-                if await self.session.get(Opd, str(value)) is None:
-                    raise InvalidInput("changes.opd", "unknown OPD code")
-            elif field == "desa_code":
-                if self.wilayah.get(str(value)) is None:
-                    raise InvalidInput("changes.desa_code", "unknown desa/kelurahan")
-            elif field in {"latitude", "longitude"}:
-                value = float(value)
-            else:
-                value = str(value)[:200]
+            value = _changed_value(field, value)
+            if field == "opd" and await self.session.get(Opd, value) is None:
+                raise InvalidInput("changes.opd", "unknown OPD code")
+            if field == "desa_code" and self.wilayah.get(value) is None:
+                raise InvalidInput("changes.desa_code", "unknown desa/kelurahan")
             old = getattr(row, field)
             if old != value:
                 changes[field] = [_plain(old), _plain(value)]
         if not changes:
             raise InvalidInput("changes", "nothing differs from the usulan as it is")
         return changes
+
+    def _check_changes_in_scope(
+        self, actor: Actor, row: Usulan, changes: dict[str, list[Any]]
+    ) -> None:
+        """A change may not carry the usulan out of the actor's reach: moved to a desa
+        outside their wilayah, or handed to an OPD that is not theirs at a stage they work
+        as that OPD. Deciding is acting in scope; so is what the decision changes."""
+        desa_code = str(changes["desa_code"][1]) if "desa_code" in changes else row.desa_code
+        opd = str(changes["opd"][1]) if "opd" in changes else row.opd
+        if not may_act(actor, Stage(row.stage), desa_code, opd):
+            moved = ", ".join(f for f in ("desa_code", "opd") if f in changes)
+            raise Forbidden(f"changing {moved} would move {row.code} outside your scope")
 
     async def _merge_target(self, row: Usulan, code: str | None) -> Usulan:
         if not code:
@@ -306,10 +324,11 @@ class WorkflowService:
                 select(Support.user_id).where(Support.usulan_id == target.id)
             )
         )
-        for user_id in sorted(backers - existing):
+        joining = sorted(backers - existing)
+        for user_id in joining:
             self.session.add(Support(usulan_id=target.id, user_id=user_id))
         await self.session.flush()
-        await self.recount_support(target.id)
+        await self.add_support(target.id, len(joining))
 
     async def _update_if(
         self, usulan_id: int, stage: str, decision: str, values: dict[str, Any]
@@ -324,30 +343,55 @@ class WorkflowService:
         )
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
-    async def recount_support(self, usulan_id: int) -> None:
-        count = await self.session.scalar(
-            select(func.count()).select_from(Support).where(Support.usulan_id == usulan_id)
-        )
+    async def add_support(self, usulan_id: int, added: int) -> None:
+        """Count `added` new supporters. An increment, not a recount: under READ COMMITTED
+        two recounts running side by side each miss the other's new row, while increments
+        queue on the row lock and each adds its own."""
+        if added == 0:
+            return
         await self.session.execute(
             update(Usulan)
             .where(Usulan.id == usulan_id)
-            .values(support_count=int(count or 0))
+            .values(support_count=Usulan.support_count + added)
             .execution_options(synchronize_session=False)
         )
 
     async def resubmit(self, user_id: int, code: str, changes: dict[str, Any]) -> DecisionResult:
-        """The submitter completes an usulan returned for revision; it waits again."""
+        """The submitter revises an usulan returned to them; it waits again at its stage.
+
+        `changes` holds the fields the resident wrote anew (any of RESIDENT_FIELDS, and
+        `photos`); the usulan as revised is checked as a new one is. The event records each
+        changed field, old and new."""
         row = await self.get(code)
         if row.submitter_id != user_id:
             raise Forbidden("only the submitter revises an usulan")
         if row.decision != Decision.PERLU_PERBAIKAN.value:
             raise Conflict(f"{row.code} is not waiting for a revision")
-        values = _revision(changes)
-        diff = {k: [_plain(getattr(row, k)), _plain(v)] for k, v in values.items()
-                if getattr(row, k) != v}  # fmt: skip
+        unknown = set(changes) - {*RESIDENT_FIELDS, "photos"}
+        if unknown:
+            raise InvalidInput("changes", f"cannot change {', '.join(sorted(unknown))}")
+        photos = list(await self.session.scalars(
+            select(UsulanPhoto).where(UsulanPhoto.usulan_id == row.id)
+        ))  # fmt: skip
+        fields, new_photos = usulan_fields(
+            {**draft_of(row, photos), **changes}, self.wilayah, self.categories
+        )
+        values: dict[str, Any] = {}
+        diff: dict[str, list[Any]] = {}
+        for field in RESIDENT_FIELDS:
+            if fields[field] != getattr(row, field):
+                diff[field] = [_plain(getattr(row, field)), _plain(fields[field])]
+                values[field] = fields[field]
+                values.update({d: fields[d] for d in DERIVED_FROM.get(field, ())})
+        old_hashes = [p.sha256 for p in sorted(photos, key=lambda p: p.position)]
+        new_hashes = [p["sha256"] for p in new_photos]
+        if new_hashes != old_hashes:
+            diff["photos"] = [[h[:12] for h in old_hashes], [h[:12] for h in new_hashes]]
         values["decision"] = Decision.MENUNGGU.value
         if not await self._update_if(row.id, row.stage, Decision.PERLU_PERBAIKAN.value, values):
             raise Conflict(f"{row.code} is not waiting for a revision")
+        if "photos" in diff:
+            await self._replace_photos(row.id, new_photos)
         await append_event(
             self.session,
             usulan_id=row.id,
@@ -362,39 +406,30 @@ class WorkflowService:
         await self.session.refresh(row)
         return DecisionResult(code=row.code, stage=row.stage, decision=row.decision)
 
+    async def _replace_photos(self, usulan_id: int, photos: list[dict[str, Any]]) -> None:
+        await self.session.execute(delete(UsulanPhoto).where(UsulanPhoto.usulan_id == usulan_id))
+        for photo in photo_rows(photos):
+            photo.usulan_id = usulan_id
+            self.session.add(photo)
+        await self.session.flush()
 
-def _revision(changes: dict[str, Any]) -> dict[str, Any]:
-    """What a submitter may change when revising, checked like a new usulan."""
-    unknown = set(changes) - {"permasalahan", "usulan", "volume", "unit", "street"}
-    if unknown:
-        raise InvalidInput("changes", f"cannot change {', '.join(sorted(unknown))}")
-    values: dict[str, Any] = {}
-    for field in ("permasalahan", "usulan"):
-        if field in changes:
-            text = clean_text(changes[field])
-            if not MIN_TEXT_CHARS <= len(text) <= MAX_TEXT_CHARS:
-                too = "too_short" if len(text) < MIN_TEXT_CHARS else "too_long"
-                raise InvalidInput(field, too)
-            values[field] = text
-    if changes.get("volume") is not None:
-        try:
-            volume = Decimal(str(changes["volume"]))
-        except InvalidOperation:
-            raise InvalidInput("volume", "not_a_number") from None
-        if not Decimal(0) < volume < Decimal("1e12"):
-            raise InvalidInput("volume", "out_of_range")
-        values["volume"] = volume
-    for field, limit in (("unit", 32), ("street", 200)):
-        if field in changes:
-            values[field] = clean_text(changes[field])[:limit] or None
-    return values
+
+def _changed_value(field: str, value: Any) -> Any:
+    """A value an official sets, as its column holds it (the limits of backend.domain):
+    numbers for the numeric fields, text only for the others, refused rather than cut."""
+    name = f"changes.{field}"
+    if field in {"volume", "latitude", "longitude"}:
+        number = check_number(field, value, name)
+        return number if field == "volume" else float(number)
+    if not isinstance(value, str):
+        raise InvalidInput(name, "text expected")
+    text = clean_text(value)
+    if not text:
+        if field == "street":
+            return None
+        raise InvalidInput(name, "must not be empty")
+    return check_text(field, text, name)
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):  # "120", "2.5": never "1.2E+2"
-        return (
-            str(int(value))
-            if value == value.to_integral_value()
-            else format(value.normalize(), "f")
-        )
-    return value
+    return plain_number(value) if isinstance(value, Decimal) else value

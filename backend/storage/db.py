@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -16,6 +16,9 @@ from sqlalchemy.ext.asyncio import (
 
 
 def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
+    # Statement parameters hold residents' names and phones: keep them out of every error
+    # message and log line the engine writes.
+    kwargs["hide_parameters"] = True
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
@@ -50,3 +53,25 @@ def _sqlite_begin_immediate(connection: Any) -> None:
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+# SQLSTATE classes that say the server, not the statement, failed: connection exceptions,
+# insufficient resources (disk full, out of memory), operator intervention (shutdown, still
+# starting) and system errors.
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57", "58")
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Did the database (or its disk) fail to answer, as opposed to refusing what we asked?
+
+    Such a failure stored nothing and may be retried as it is; a constraint violation or a
+    bad statement would fail again the same way.
+    """
+    if isinstance(error, exc.DBAPIError):
+        if error.connection_invalidated or isinstance(
+            error, exc.OperationalError | exc.InterfaceError
+        ):
+            return True
+        state = str(getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", ""))
+        return state[:2] in _UNAVAILABLE_SQLSTATE_CLASSES
+    return isinstance(error, exc.TimeoutError | OSError | TimeoutError)

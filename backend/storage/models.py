@@ -11,7 +11,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -25,6 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from backend.storage.types import UtcDateTime
 
 
 def utcnow() -> datetime:
@@ -41,7 +42,7 @@ NAMING_CONVENTION = {
 }
 
 JsonType = JSON().with_variant(JSONB(), "postgresql")
-Timestamp = DateTime(timezone=True)
+Timestamp = UtcDateTime()  # aware UTC on both databases (backend.storage.types)
 
 
 class Base(DeclarativeBase):
@@ -331,3 +332,31 @@ class Notification(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class ThrottleHit(Base):
+    """One counted attempt (a failed login, a tracking-code lookup) of one client, kept only
+    while it still counts. In the database so that every process sees the same counts."""
+
+    __tablename__ = "throttle_hits"
+    __table_args__ = (Index("ix_throttle_hits_scope_key", "scope", "key", "expires_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(24))
+    key: Mapped[str] = mapped_column(String(64))  # a digest of the username or client address
+    expires_at: Mapped[datetime] = mapped_column(Timestamp, index=True)
+
+
+class SecurityEvent(Base):
+    """The security audit log: lockouts, token revocations. Never a password, phone or name;
+    client addresses only truncated to their network."""
+
+    __tablename__ = "security_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    username: Mapped[str | None] = mapped_column(String(64))
+    client: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(String(200))

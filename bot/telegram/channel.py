@@ -8,13 +8,12 @@ rolls the unit back, so the draft stays as it was and a retried update is proces
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from typing import Any
 
+import aiohttp
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -32,12 +31,13 @@ from aiogram.types import (
 
 import locales
 from backend.domain import MAX_PHOTO_BYTES
-from backend.errors import PhotoRejected
+from backend.errors import PhotoRejected, Unavailable
 from backend.services.context import Backend
+from backend.services.media import StoredPhoto
 from bot.telegram.render import REPLY_FLOOD_WAIT, callback_answer, send_replies
 from bot.telegram.translate import CHANNEL, chat_key, to_incoming
 from handlers.dispatch import MENU_COMMANDS, handle
-from handlers.events import Incoming, Msg, Photo, say
+from handlers.events import Msg, prepared, say
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,8 @@ _RESPONSE_TYPES = tuple(
     for kind in (Message, bool, list[Message], File, User, list[BotCommand])
 )
 WEBHOOK_PATH = "/telegram/webhook"
+POLL_TIMEOUT = 25  # seconds getUpdates waits for news
+POLL_PAUSE_MIN, POLL_PAUSE_MAX = 1.0, 5.0  # backoff while Telegram or the database is away
 
 
 class TelegramChannel:
@@ -100,31 +102,78 @@ class TelegramChannel:
 
     async def start_polling(self) -> None:
         await self.bot.delete_webhook(drop_pending_updates=False)
-        self._polling = asyncio.create_task(
-            self.dispatcher.start_polling(
-                self.bot,
-                handle_signals=False,
-                close_bot_session=False,
-                allowed_updates=ALLOWED_UPDATES,
-                polling_timeout=25,
-            )
-        )
+        self._polling = asyncio.create_task(self._poll())
 
     async def close(self) -> None:
         if self._polling is not None:
-            with contextlib.suppress(RuntimeError):  # polling had not started yet
-                await self.dispatcher.stop_polling()
             self._polling.cancel()
             await asyncio.gather(self._polling, return_exceptions=True)
         await self.bot.session.close()
 
+    async def _poll(self) -> None:
+        """Long polling that confirms an update only once it was stored.
+
+        aiogram's own loop moves the offset past every update it fetched, processed or not;
+        here the offset stops at the first update the database could not take, so getUpdates
+        hands it (and those after it, which the update-id claim then skips) back next time.
+        """
+        offset: int | None = None
+        pause = POLL_PAUSE_MIN
+        while True:
+            try:
+                updates = await self.bot.get_updates(
+                    offset=offset, timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES
+                )
+            except (TelegramAPIError, aiohttp.ClientError, TimeoutError) as error:
+                log.warning("getUpdates failed (%s); trying again", type(error).__name__)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, POLL_PAUSE_MAX)
+                continue
+            if not updates:
+                continue
+            failed = await self._process_batch(updates)
+            if failed is None:
+                offset = updates[-1].update_id + 1
+                pause = POLL_PAUSE_MIN
+                continue
+            offset = failed
+            log.warning("database unavailable; update %s will be fetched again", failed)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, POLL_PAUSE_MAX)
+
+    async def _process_batch(self, updates: list[Update]) -> int | None:
+        """Process one getUpdates batch: chats side by side, each chat's updates in order.
+        Returns the first update id that could not be stored, or None."""
+        by_chat: dict[str, list[Update]] = {}
+        for update in updates:
+            by_chat.setdefault(chat_key(update) or f"update:{update.update_id}", []).append(
+                update
+            )
+
+        async def run_chat(chat_updates: list[Update]) -> int | None:
+            for update in chat_updates:
+                try:
+                    await self.feed(update)
+                except Unavailable:
+                    return update.update_id  # the rest of this chat waits, to stay in order
+            return None
+
+        failures = await asyncio.gather(*(run_chat(group) for group in by_chat.values()))
+        return min((f for f in failures if f is not None), default=None)
+
     # --- entry points -------------------------------------------------------------------
 
     async def feed(self, update: Update) -> dict[str, Any] | None:
-        """Process one update (the webhook calls this); never raises. Returns the method the
-        webhook response should carry (a button press's answer), if any."""
+        """Process one update (the webhook calls this). Returns the method the webhook
+        response should carry (a button press's answer), if any.
+
+        Raises `Unavailable` when the database did not answer: nothing was stored, and the
+        caller must not acknowledge the update, so that Telegram delivers it again.
+        """
         try:
             answer = await self.dispatcher.feed_update(self.bot, update)
+        except Unavailable:
+            raise
         except Exception:
             log.exception("update %s failed", update.update_id)
             return None
@@ -161,13 +210,18 @@ class TelegramChannel:
         if incoming is None:
             return None
         callback_id = update.callback_query.id if update.callback_query else None
-        incoming = await _prefetched(incoming)
+        incoming = await prepared(incoming)  # photo downloaded and stored: no transaction waits
         try:
             async with self.backend.unit() as services:
                 if not await services.updates.first_time(CHANNEL, update.update_id):
                     log.info("update %s seen before; not processed again", update.update_id)
                     return None
                 outcome = await handle(incoming, services)
+        except Unavailable:
+            # Not the resident's fault and nothing was kept: no apology that says otherwise.
+            # The update is not acknowledged, so Telegram delivers it again.
+            log.warning("update %s not stored: database unavailable", update.update_id)
+            raise
         except Exception:
             log.exception("update %s could not be handled; nothing was changed", update.update_id)
             await self._apologise(
@@ -228,48 +282,34 @@ class TelegramChannel:
         )
 
     async def _set_reachable(self, external_id: str, *, reachable: bool) -> None:
-        async with self.backend.unit() as services:
-            await services.users.set_reachable(CHANNEL, external_id, reachable)
+        # The update itself is stored already; failing here would only get it redelivered
+        # and skipped, so a lost "blocked" mark is noted and left to the delivery worker,
+        # which learns the same from its next 403.
+        try:
+            async with self.backend.unit() as services:
+                await services.users.set_reachable(CHANNEL, external_id, reachable)
+        except Unavailable:
+            log.warning("could not mark a chat unreachable: database unavailable")
 
     # --- photos -------------------------------------------------------------------------
 
-    def _fetcher(self, file_id: str) -> Callable[[], Awaitable[bytes]]:
-        async def fetch() -> bytes:
+    def _fetcher(self, file_id: str) -> Callable[[], Awaitable[StoredPhoto]]:
+        async def load() -> StoredPhoto:
             try:
                 file = await self.bot.get_file(file_id)
+                if (file.file_size or 0) > MAX_PHOTO_BYTES or not file.file_path:
+                    raise PhotoRejected("too_large" if file.file_path else "not_image")
+                buffer = await self.bot.download_file(file.file_path, timeout=60)
+                assert buffer is not None
+                data = buffer.read()
+            except PhotoRejected:
+                raise
             except TelegramBadRequest as exc:
-                if "too big" in exc.message.lower():
-                    raise PhotoRejected("too_large") from None
-                raise PhotoRejected("not_image") from None
-            if (file.file_size or 0) > MAX_PHOTO_BYTES or not file.file_path:
-                raise PhotoRejected("too_large" if file.file_path else "not_image")
-            buffer = await self.bot.download_file(file.file_path, timeout=60)
-            assert buffer is not None
-            return buffer.read()
+                too_big = "too big" in exc.message.lower()
+                raise PhotoRejected("too_large" if too_big else "not_image") from None
+            except Exception as exc:  # noqa: BLE001 - a failed download: "send it once more"
+                log.warning("photo download failed: %s", type(exc).__name__)
+                raise PhotoRejected("download_failed") from None
+            return await self.backend.media.store_photo(data)
 
-        return fetch
-
-
-async def _prefetched(incoming: Incoming) -> Incoming:
-    """Download a photo before the unit of work opens, so no transaction waits on the network."""
-    event = incoming.event
-    if not isinstance(event, Photo):
-        return incoming
-    try:
-        data = await event.fetch()
-    except Exception as exc:  # noqa: BLE001 - every failure becomes a polite refusal
-        if isinstance(exc, PhotoRejected):
-            rejection = exc
-        else:
-            log.warning("photo download failed: %s", type(exc).__name__)
-            rejection = PhotoRejected("download_failed")
-
-        async def refuse() -> bytes:
-            raise rejection
-
-        return replace(incoming, event=replace(event, fetch=refuse))
-
-    async def ready() -> bytes:
-        return data
-
-    return replace(incoming, event=replace(event, fetch=ready))
+        return load

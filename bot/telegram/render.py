@@ -10,6 +10,7 @@ from typing import Any
 from aiogram import Bot
 from aiogram.exceptions import TelegramRetryAfter
 from aiogram.types import (
+    BufferedInputFile,
     FSInputFile,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -20,7 +21,7 @@ from aiogram.types import (
 )
 
 import locales
-from handlers.events import Button, Label, Msg, Notice, Photos, Reply, Say
+from handlers.events import Button, Document, Label, Msg, Notice, Photos, Reply, Say
 
 MAX_TEXT = 4096  # Telegram's limit for one message
 MAX_CAPTION = 1024
@@ -137,6 +138,12 @@ async def send_replies(
         if isinstance(reply, Photos):
             if media is not None:
                 await _send_photos(bot, chat_id, reply, language, media)
+            continue
+        if isinstance(reply, Document):
+            caption = label(language, reply.caption)[:MAX_CAPTION] if reply.caption else None
+            await bot.send_document(
+                chat_id, BufferedInputFile(reply.data, reply.filename), caption=caption
+            )
             continue
         if not isinstance(reply, Say):
             continue

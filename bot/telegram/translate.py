@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from aiogram.types import CallbackQuery, Message, Update
 
+from backend.services.media import StoredPhoto
 from handlers.events import (
     ButtonPress,
     Command,
@@ -23,7 +24,8 @@ from handlers.events import (
 log = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
-Fetcher = Callable[[str], Callable[[], Awaitable[bytes]]]
+# file id -> the photo's `load` (download, check, store)
+Fetcher = Callable[[str], Callable[[], Awaitable[StoredPhoto]]]
 
 
 def chat_key(update: Update) -> str | None:
@@ -99,7 +101,7 @@ def _message_event(message: Message, fetcher: Fetcher) -> Event:
     if message.photo:
         largest = max(message.photo, key=lambda p: (p.width * p.height, p.file_size or 0))
         return Photo(
-            fetch=fetcher(largest.file_id),
+            load=fetcher(largest.file_id),
             file_size=largest.file_size,
             media_group_id=message.media_group_id,
             caption=message.caption,
@@ -109,7 +111,7 @@ def _message_event(message: Message, fetcher: Fetcher) -> Event:
         if (document.mime_type or "").startswith("image/"):
             # An "uncompressed" photo sent as a file is still a photo to the resident.
             return Photo(
-                fetch=fetcher(document.file_id),
+                load=fetcher(document.file_id),
                 file_size=document.file_size,
                 media_group_id=message.media_group_id,
                 caption=message.caption,

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from backend.errors import Unavailable
 from bot.telegram.channel import WEBHOOK_PATH, TelegramChannel
 
 log = logging.getLogger(__name__)
@@ -28,12 +29,14 @@ def webhook_router(channel: TelegramChannel, secret: str) -> APIRouter:
             return JSONResponse({"detail": "wrong or missing secret token"}, status_code=401)
         try:
             body: Any = await request.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             return JSONResponse({"detail": "body is not JSON"}, status_code=400)
         if not isinstance(body, dict):
             return JSONResponse({"detail": "body is not an Update object"}, status_code=400)
         try:
             update = Update.model_validate(body, context={"bot": channel.bot})
+        except RecursionError:
+            return JSONResponse({"detail": "body nested too deeply"}, status_code=400)
         except ValidationError as exc:
             # Acknowledged so Telegram does not redeliver what we will never understand.
             log.warning(
@@ -42,7 +45,15 @@ def webhook_router(channel: TelegramChannel, secret: str) -> APIRouter:
                 exc.error_count(),
             )
             return Response(status_code=200)
-        answer = await channel.feed(update)
+        try:
+            answer = await channel.feed(update)
+        except Unavailable:
+            # Not acknowledged: Telegram keeps the update and delivers it again.
+            return JSONResponse(
+                {"detail": "database unavailable; deliver again"},
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
         if answer is not None:
             return JSONResponse(answer)
         return Response(status_code=200)

@@ -664,6 +664,17 @@ class BotApiStandIn:
         msg["location"] = {"latitude": lat, "longitude": lon}
         return self._update("message", msg)
 
+    def contact_update(
+        self, user_id: int, phone_number: str, contact_name: str, *, first_name: str = "Warga",
+        contact_user_id: int | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """A shared contact card (the "share phone number" button, or someone's contact)."""
+        msg = self._user_message(user_id, first_name)
+        msg["contact"] = {"phone_number": phone_number, "first_name": contact_name}
+        if contact_user_id is not None:
+            msg["contact"]["user_id"] = contact_user_id
+        return self._update("message", msg)
+
     def photo_update(
         self,
         user_id: int,
