@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,7 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 # insufficient resources (disk full, out of memory), operator intervention (shutdown, still
 # starting) and system errors.
 _UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57", "58")
+_SQLITE_UNAVAILABLE = ("locked", "busy", "disk", "full", "unable to open", "i/o")
 
 
 def is_unavailable(error: BaseException) -> bool:
@@ -68,6 +70,10 @@ def is_unavailable(error: BaseException) -> bool:
     bad statement would fail again the same way.
     """
     if isinstance(error, exc.DBAPIError):
+        if isinstance(error.orig, sqlite3.OperationalError):
+            # SQLite says "no such table" with the same class as "database is locked".
+            message = str(error.orig).lower()
+            return any(word in message for word in _SQLITE_UNAVAILABLE)
         if error.connection_invalidated or isinstance(
             error, exc.OperationalError | exc.InterfaceError
         ):
