@@ -1,4 +1,4 @@
-"""Vocabulary of the Musrenbang (DESIGN §3, §4), shared by services, storage and API."""
+"""Vocabulary of the Musrenbang (docs/architecture.md), shared by services, storage and API."""
 
 from __future__ import annotations
 
@@ -49,6 +49,8 @@ MAX_TEXT_CHARS = 1000
 MIN_TEXT_CHARS = 10
 MAX_PHOTOS = 3
 MAX_PHOTO_BYTES = 20 * 1024 * 1024  # what the Bot API lets a bot download
+MAX_AUDIO_SECONDS = 120  # a voice note longer than this is refused, with the limit stated
+MAX_AUDIO_BYTES = 20 * 1024 * 1024
 
 
 # --- What a field may hold ---------------------------------------------------------------

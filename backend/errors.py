@@ -29,6 +29,15 @@ class PhotoRejected(DomainError):
         self.reason = reason
 
 
+class AudioRejected(DomainError):
+    """A voice note that cannot be heard; `reason` is `not_audio`, `too_long` (the duration),
+    `too_large` (the file), `download_failed` or `busy` (too many notes waiting)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class Forbidden(DomainError):
     """The actor may not do this here: wrong role, or outside their wilayah or OPD."""
 

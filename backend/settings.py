@@ -34,7 +34,40 @@ class Settings(BaseSettings):
     public_url: str | None = Field(
         default=None, description="Public HTTPS base URL of this service"
     )
+    whatsapp_token: SecretStr | None = Field(
+        default=None, description="Cloud API access token; set it to serve WhatsApp"
+    )
+    whatsapp_phone_number_id: str | None = Field(
+        default=None, description="The business phone number's id in the Cloud API"
+    )
+    whatsapp_app_secret: SecretStr | None = Field(
+        default=None, description="Meta app secret: webhooks are signed with it"
+    )
+    whatsapp_verify_token: SecretStr | None = Field(
+        default=None, description="Answered back in the webhook subscription handshake"
+    )
+    whatsapp_api_url: str = Field(
+        default="https://graph.facebook.com", description="Graph API base URL"
+    )
+    whatsapp_api_version: str = Field(default="v23.0", description="Graph API version")
     media_dir: Path = DEFAULT_DATA_DIR / "media"
+    transcribe_model: str = Field(
+        default="base",
+        description="Speech model for voice notes: a faster-whisper model name (base: the "
+        "pinned, hash-checked multilingual base), a local model directory, or off",
+    )
+    transcribe_workers: int = Field(
+        default=1, ge=1, le=8, description="Voice notes transcribed at once in this process"
+    )
+    transcribe_threads: int = Field(
+        default=2, ge=1, le=32, description="CPU threads of one transcription"
+    )
+    transcribe_queue: int = Field(
+        default=4, ge=0, le=100, description="Voice notes that may wait; more are refused as busy"
+    )
+    model_dir: Path = Field(
+        default=DEFAULT_DATA_DIR / "models", description="Where the speech model is assembled"
+    )
     categories_file: Path | None = Field(
         default=None, description="CSV overriding the category -> bidang urusan/OPD mapping"
     )
@@ -110,6 +143,10 @@ class Settings(BaseSettings):
     @field_validator(
         "telegram_token",
         "telegram_webhook_secret",
+        "whatsapp_token",
+        "whatsapp_phone_number_id",
+        "whatsapp_app_secret",
+        "whatsapp_verify_token",
         "public_url",
         "planning_year",
         "categories_file",

@@ -71,7 +71,7 @@ from aiohttp import web  # noqa: E402
 from sqlalchemy import func, insert, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from backend.services.context import Backend  # noqa: E402
+from backend.services.wiring import Backend  # noqa: E402
 from backend.storage.migrate import upgrade  # noqa: E402
 from backend.storage.models import Notification, User  # noqa: E402
 from benchmarks.common import (  # noqa: E402

@@ -129,8 +129,8 @@ def start_service(
 
 async def enrol_official(url: str) -> None:
     """A real official with a password, so some of the flood's usernames exist."""
-    from backend.services.context import Backend
     from backend.services.officials import Role
+    from backend.services.wiring import Backend
     from backend.settings import Settings
 
     backend = Backend(Settings(_env_file=None, database_url=url, region=REGION))  # type: ignore[call-arg]

@@ -76,12 +76,12 @@ from backend.api.app import create_api  # noqa: E402
 from backend.api.export import SIPD_COLUMNS, export_rows, to_xlsx  # noqa: E402
 from backend.domain import Stage  # noqa: E402
 from backend.services.categories import load_categories, load_opds  # noqa: E402
-from backend.services.context import Backend  # noqa: E402
 from backend.services.history import event_hash  # noqa: E402
 from backend.services.intake import CODE_ALPHABET  # noqa: E402
 from backend.services.officials import Actor, Role  # noqa: E402
 from backend.services.queues import COUNT_CAP, QueueFilter  # noqa: E402
 from backend.services.wilayah import iter_wilayah_rows, load_region  # noqa: E402
+from backend.services.wiring import Backend  # noqa: E402
 from backend.settings import Settings  # noqa: E402
 from backend.storage.migrate import upgrade  # noqa: E402
 from backend.storage.models import User, Usulan, UsulanEvent  # noqa: E402

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -94,7 +95,7 @@ def run(
     import uvicorn
 
     from bot import logs
-    from bot.web import ConfigurationError, check_settings, create_app
+    from bot.asgi import ConfigurationError, check_settings, create_app, listen_url
 
     settings = _settings()
     _logging(settings)
@@ -108,7 +109,7 @@ def run(
         prepare_database(settings)
     if not worker:
         settings = settings.model_copy(update={"run_worker": False})
-    application = create_app(settings)
+    application = create_app(settings, listen_url=listen_url(host, port))
     uvicorn.run(
         application, host=host, port=port, log_level=settings.log_level.lower(), **logs.UVICORN
     )
@@ -121,7 +122,7 @@ def worker() -> None:
     from aiogram.client.session.aiohttp import AiohttpSession
     from aiogram.client.telegram import TelegramAPIServer
 
-    from backend.services.context import Backend
+    from backend.services.wiring import Backend
     from bot.delivery import DeliveryWorker
 
     settings = _settings()
@@ -221,6 +222,44 @@ def chat(
     logging.basicConfig(level=logging.WARNING)
     prepare_database(settings)
     asyncio.run(run_terminal_chat(settings, language))
+
+
+@app.command()
+def transcribe(
+    file: Annotated[Path, typer.Argument(help="A voice note or audio file (ogg, mp3, m4a, wav)")],
+) -> None:
+    """Print what the speech model hears in FILE (Indonesian), as the bot would show it."""
+    from backend.errors import AudioRejected
+    from backend.services import audio
+    from backend.services.transcription import ModelMismatch, Transcriber
+
+    settings = _settings()
+    transcriber = Transcriber(
+        settings.transcribe_model,
+        model_dir=settings.model_dir,
+        threads=settings.transcribe_threads,
+    )
+    if not transcriber.available:
+        typer.secho(
+            "Voice notes are off: install musrenbot[voice] and set MUSRENBOT_TRANSCRIBE_MODEL",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(2)
+    try:
+        samples = audio.decode(file.read_bytes())
+        typer.echo(transcriber.transcribe(samples))
+    except OSError as exc:
+        typer.secho(f"Cannot read {file}: {exc.strerror}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    except AudioRejected as exc:
+        typer.secho(f"Not transcribed: {exc.reason}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    except ModelMismatch as exc:
+        typer.secho(f"Speech model refused: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        transcriber.close()
 
 
 def _register_officials() -> None:

@@ -10,8 +10,8 @@ from typing import Annotated, TypeVar
 import typer
 
 from backend.errors import DomainError
-from backend.services.context import Backend, Services
 from backend.services.officials import IssuedToken, Role
+from backend.services.wiring import Backend, Services
 from backend.settings import Settings
 
 T = TypeVar("T")

@@ -1,4 +1,4 @@
-"""The delivery worker: sends the outbox through Telegram within its limits (DESIGN §5).
+"""The delivery worker: sends the outbox through Telegram within its limits (docs/architecture.md).
 
 Per round it leases due rows, groups them per recipient (one message per person), holds them
 during quiet hours, paces sends (an overall rate, one message per second per private chat,
@@ -28,8 +28,8 @@ from aiogram.exceptions import (
 )
 
 from backend.errors import Unavailable
-from backend.services.context import Backend
 from backend.services.delivery import Outgoing
+from backend.services.wiring import Backend
 from backend.settings import Settings
 from backend.storage.models import utcnow
 from bot.telegram.render import send_replies

@@ -1,7 +1,8 @@
 """`musrenbot chat`: the same conversations in a terminal, through the same handlers.
 
 Type answers as in Telegram. Buttons are numbered: type the number to press one.
-`:lokasi LAT LON` shares a location, `:foto PATH` sends a photo, `:keluar` quits.
+`:lokasi LAT LON` shares a location, `:foto PATH` sends a photo, `:suara PATH` a voice note,
+`:keluar` quits.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import locales
-from backend.services.context import Backend
 from backend.services.media import StoredPhoto
+from backend.services.transcription import Heard
+from backend.services.wiring import Backend
 from backend.settings import Settings
 from bot.telegram.render import label, text_of
 from handlers.dispatch import handle
 from handlers.events import (
+    Audio,
     ButtonPress,
     Command,
     Document,
@@ -30,11 +33,15 @@ from handlers.events import (
     Say,
     Sender,
     Text,
+    Unsupported,
     prepared,
 )
 
 CHANNEL = "terminal"
-HELP = "(:lokasi LAT LON = share location, :foto PATH = send a photo, :keluar = quit)"
+HELP = (
+    "(:lokasi LAT LON = share location, :foto PATH = send a photo, "
+    ":suara PATH = send a voice note, :keluar = quit)"
+)
 
 
 class TerminalChat:
@@ -70,12 +77,30 @@ class TerminalChat:
                     return await self.backend.media.store_photo(path.read_bytes())
 
                 return Photo(load=load, file_size=path.stat().st_size)
+            if head in {"suara", "voice"}:
+                return self._voice(Path(rest.strip()).expanduser())
             self.write(f"  {HELP}")
             return None
         if line.startswith("/"):
             name, _, args = line[1:].partition(" ")
             return Command(name.lower(), args.strip())
         return Text(line)
+
+    def _voice(self, path: Path) -> Event | None:
+        if not path.is_file():
+            self.write(f"  no such file: {path}")
+            return None
+        transcriber = self.backend.transcriber
+        if not transcriber.available:
+            return Unsupported("voice")  # answered as a channel that cannot listen
+
+        data = path.read_bytes()
+
+        async def load() -> Heard:
+            self.write(f"🤖 {locales.t(self.sender.language_code or 'id', 'voice.listening')}")
+            return await transcriber.listen(data, self.backend.media)
+
+        return Audio(load=load)
 
     async def send(self, event: Event) -> None:
         incoming = await prepared(Incoming(self.sender, event))  # a photo is stored first

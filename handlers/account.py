@@ -6,8 +6,8 @@ import json
 from dataclasses import replace
 
 from handlers import intake, support
-from handlers.context import Ctx, prompt_of, stale_button, step, unexpected
 from handlers.events import Button, ButtonPress, Document, Event, Msg, Reply, say
+from handlers.steps import Ctx, prompt_of, stale_button, step, unexpected
 
 CONSENT = "account.consent"
 DELETE = "account.delete"
@@ -114,7 +114,8 @@ def ask_delete(ctx: Ctx) -> list[Reply]:
 async def on_delete(ctx: Ctx, event: Event) -> list[Reply]:
     if isinstance(event, ButtonPress):
         if event.payload == "delete:yes":
-            await ctx.services.users.erase_personal_data(ctx.user.id)
+            recordings = await ctx.services.users.erase_personal_data(ctx.user.id)
+            await ctx.services.media.forget_audio(recordings)
             ctx.reset()
             return [say("account.deleted", clear_keyboard=True)]
         if event.payload == "delete:no":

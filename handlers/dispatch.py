@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import logging
 
-from backend.services.context import Services
 from backend.services.conversations import IDLE
 from backend.services.intake import normalise_code
+from backend.services.wiring import Services
 from handlers import account, enrol, intake, rembuk, status, support, village
-from handlers.context import STEPS, Ctx, prompt_of, stale_button
 from handlers.events import (
     ButtonPress,
     Command,
@@ -24,6 +23,7 @@ from handlers.events import (
     Text,
     say,
 )
+from handlers.steps import STEPS, Ctx, prompt_of, stale_button
 
 log = logging.getLogger(__name__)
 

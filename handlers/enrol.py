@@ -16,8 +16,8 @@ from backend.services.officials import (
     Role,
     normalise_invite,
 )
-from handlers.context import Ctx
 from handlers.events import Msg, Reply, say
+from handlers.steps import Ctx
 
 INVITE_LENGTH = 12
 

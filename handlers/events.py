@@ -10,8 +10,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from backend.errors import PhotoRejected
+from backend.errors import AudioRejected, PhotoRejected
 from backend.services.media import StoredPhoto
+from backend.services.transcription import Heard
 
 # --- what a person sent -------------------------------------------------------------------
 
@@ -64,6 +65,18 @@ class Photo:
     caption: str | None = None
 
 
+@dataclass(frozen=True)
+class Audio:
+    """A voice note or audio file, for a channel that can listen. `load` gives it heard
+    (cleaned, stored and transcribed) or raises AudioRejected; like a photo, a channel runs it
+    through `prepared` before the unit of work opens. `duration` is what the channel says,
+    in seconds, before anything is downloaded."""
+
+    load: Callable[[], Awaitable[Heard]]
+    kind: Literal["voice", "audio"] = "voice"
+    duration: int | None = None
+
+
 UnsupportedKind = Literal["sticker", "voice", "audio", "video", "video_note", "document", "other"]
 
 
@@ -72,7 +85,7 @@ class Unsupported:
     kind: UnsupportedKind
 
 
-Event = Text | Command | ButtonPress | Location | Contact | Photo | Unsupported
+Event = Text | Command | ButtonPress | Location | Contact | Photo | Audio | Unsupported
 
 
 @dataclass(frozen=True)
@@ -83,26 +96,31 @@ class Incoming:
 
 
 async def prepared(incoming: Incoming) -> Incoming:
-    """Download, decode and store a photo now, before the unit of work opens: neither the
-    network nor a decode may hold a database transaction open. The step then gets the stored
-    photo (or the refusal) at once."""
+    """Download, decode and store a photo (or hear a voice note) now, before the unit of work
+    opens: neither the network nor a decode may hold a database transaction open. The step
+    then gets the stored photo or transcript (or the refusal) at once."""
     event = incoming.event
-    if not isinstance(event, Photo):
+    if not isinstance(event, Photo | Audio):
         return incoming
+    settled: Callable[[], Awaitable[Any]]
     try:
-        stored = await event.load()
-    except PhotoRejected as exc:
+        result: Any = await event.load()
+    except (PhotoRejected, AudioRejected) as exc:
         refusal = exc
 
-        async def refused() -> StoredPhoto:
+        async def refused() -> Any:
             raise refusal
 
-        return replace(incoming, event=replace(event, load=refused))
+        settled = refused
+    else:
 
-    async def ready() -> StoredPhoto:
-        return stored
+        async def ready() -> Any:
+            return result
 
-    return replace(incoming, event=replace(event, load=ready))
+        settled = ready
+    if isinstance(event, Photo):
+        return replace(incoming, event=replace(event, load=settled))
+    return replace(incoming, event=replace(event, load=settled))
 
 
 # --- what the conversation answers --------------------------------------------------------
@@ -123,6 +141,9 @@ Label = Msg | str  # a plain str is shown as is (a village's name, a tracking co
 class Button:
     label: Label
     payload: str
+    # The answer most people give here (Kirim on a summary): a channel that can show only
+    # some choices at once (WhatsApp's lists) shows it first.
+    primary: bool = False
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,9 @@ from backend.errors import Conflict, Forbidden, InvalidInput, NotFound, PhotoRej
 from backend.services.intake import RESIDENT_FIELDS
 from backend.services.places import FAR_FROM_DESA_M, kilometres
 from backend.services.wilayah import DesaMatch
-from handlers.context import Ctx, reprompt, stale_button, step, unexpected
 from handlers.enrol import excerpt, village_actor
 from handlers.events import (
+    Audio,
     Button,
     ButtonPress,
     Event,
@@ -41,6 +41,8 @@ from handlers.events import (
     say,
 )
 from handlers.parsing import parse_address, parse_count, parse_volume
+from handlers.steps import Ctx, reprompt, stale_button, step, unexpected
+from handlers.voice import forget, hear, listens_at
 
 DESA = "intake.desa"
 LOCATION = "intake.location"
@@ -260,6 +262,9 @@ async def on_address(ctx: Ctx, event: Event) -> list[Reply]:
         return unexpected(ctx, event)
     if len(event.text) > 300:
         return reprompt(ctx, Msg("intake.address_too_long", {"max": 300}))
+    if event.text.strip().isdigit():
+        # A lone number is rather a button's number typed by hand than an address.
+        return reprompt(ctx, Msg("intake.address_only_number", {"number": event.text.strip()}))
     address = parse_address(event.text)
     for key in ("dusun", "rt", "rw", "street"):
         value = getattr(address, key)
@@ -328,6 +333,7 @@ def _long_text(ctx: Ctx, event: Event, field: str) -> list[Reply]:
     if len(text) < MIN_TEXT_CHARS:
         return [say(Msg("intake.text_too_short", {"min": MIN_TEXT_CHARS}))]
     ctx.draft[field] = text
+    forget(ctx, field)  # typed now; a voice note's marker comes back only through handlers.voice
     return advance(ctx)
 
 
@@ -337,6 +343,8 @@ def _ask_problem(ctx: Ctx) -> list[Reply]:
 
 @step(PROBLEM, _ask_problem)
 async def on_problem(ctx: Ctx, event: Event) -> list[Reply]:
+    if isinstance(event, Audio):
+        return await hear(ctx, event)
     return _long_text(ctx, event, "permasalahan")
 
 
@@ -346,7 +354,13 @@ def _ask_request(ctx: Ctx) -> list[Reply]:
 
 @step(REQUEST, _ask_request)
 async def on_request(ctx: Ctx, event: Event) -> list[Reply]:
+    if isinstance(event, Audio):
+        return await hear(ctx, event)
     return _long_text(ctx, event, "usulan")
+
+
+listens_at(PROBLEM, "permasalahan")
+listens_at(REQUEST, "usulan")
 
 
 # --- volume -----------------------------------------------------------------------------
@@ -530,6 +544,7 @@ def summary_lines(ctx: Ctx) -> list[Msg]:
                 "beneficiaries": d.get("beneficiaries") or none,
             },
         ),
+        *([Msg("summary.from_voice")] if d.get("voice") else []),
         Msg("summary.hint"),
     ]
 
@@ -544,7 +559,8 @@ def _summary(ctx: Ctx) -> list[Reply]:
     fields = _editable(ctx)
     edit_buttons = [Button(Msg(f"button.edit.{f}"), f"edit:{f}") for f in fields]
     rows = [tuple(edit_buttons[i : i + 3]) for i in range(0, len(edit_buttons), 3)]
-    rows.append((Button(Msg("button.submit"), "submit"), Button(Msg("button.cancel"), "cancel")))
+    submit = Button(Msg("button.submit"), "submit", primary=True)
+    rows.append((submit, Button(Msg("button.cancel"), "cancel")))
     return [Say(parts=tuple(summary_lines(ctx)), buttons=tuple(rows), clear_keyboard=True)]
 
 

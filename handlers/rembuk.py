@@ -23,10 +23,10 @@ from backend.services.intake import normalise_code
 from backend.services.officials import Actor
 from backend.services.rembuk import MAX_MINUTES_PHOTOS, RembukView
 from handlers import intake
-from handlers.context import Ctx, reprompt, stale_button, step, unexpected
 from handlers.enrol import desa_label, excerpt, lines, village_actor
 from handlers.events import Button, ButtonPress, Event, Msg, Photo, Reply, Say, Text, say
 from handlers.parsing import parse_count
+from handlers.steps import Ctx, reprompt, stale_button, step, unexpected
 
 DATE = "rembuk.date"
 PLACE = "rembuk.place"

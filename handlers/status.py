@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 from backend.domain import Decision, Stage
 from backend.errors import TooManyAttempts
 from backend.services.intake import UsulanSummary
-from handlers.context import Ctx
 from handlers.events import Button, Msg, Reply, Say, say
+from handlers.steps import Ctx
 
 MAX_LISTED = 10
 

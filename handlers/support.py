@@ -17,10 +17,10 @@ from backend.errors import Conflict, NotFound, TooManyAttempts
 from backend.services.intake import normalise_code
 from backend.services.support import Backed, SupportRefused
 from handlers import intake
-from handlers.context import Ctx, reprompt, stale_button, step, unexpected
 from handlers.enrol import lines
 from handlers.events import Button, ButtonPress, Event, Msg, Reply, Say, Text, say
 from handlers.status import too_many_lookups
+from handlers.steps import Ctx, reprompt, stale_button, step, unexpected
 
 REFUSED = {
     "own": "support.own",

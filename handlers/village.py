@@ -25,7 +25,6 @@ from backend.services.officials import Actor
 from backend.services.queues import QueueFilter, QueueRow
 from backend.services.workflow import REASON_CODES, DecisionRequest
 from handlers import intake, rembuk
-from handlers.context import Ctx, prompt_of, reprompt, stale_button, step
 from handlers.enrol import desa_label, excerpt, lines, village_actor
 from handlers.events import (
     Button,
@@ -40,6 +39,7 @@ from handlers.events import (
     Unsupported,
     say,
 )
+from handlers.steps import Ctx, prompt_of, reprompt, stale_button, step
 
 MENU = "village.menu"
 REVIEW = "village.review"

@@ -16,8 +16,9 @@ find_python() {
   exit 1
 }
 
-ensure_venv() {  # $1: the extras to install, e.g. "" or "[dev]"
-  local extras="$1" stamp=".venv/.installed${1:+-dev}"
+ensure_venv() {  # $1: the extras to install, e.g. "" or "[dev,voice]"
+  # One stamp per set of extras: a venv made by `scripts/run` is not taken for a test one.
+  local extras="$1" stamp=".venv/.installed${1:+-$(tr -dc 'a-z,' <<<"$1" | tr ',' '-')}"
   if [ ! -x .venv/bin/python ]; then
     "$(find_python)" -m venv .venv
   fi

@@ -19,14 +19,16 @@ from PIL import ExifTags, Image
 from sqlalchemy import select
 
 import locales
-from backend.services.context import Backend
 from backend.services.conversations import IDLE, ConversationState
-from backend.services.media import StoredPhoto
+from backend.services.media import StoredAudio, StoredPhoto
 from backend.services.officials import Role
+from backend.services.transcription import Heard
+from backend.services.wiring import Backend
 from backend.storage.models import Conversation, User
 from bot.telegram.render import label, text_of
 from handlers.dispatch import handle
 from handlers.events import (
+    Audio,
     ButtonPress,
     Command,
     Contact,
@@ -116,6 +118,22 @@ class Resident:
 
     async def contact(self, phone: str) -> Resident:
         return await self.deliver(Contact(phone))
+
+    async def voice(self, data: bytes) -> Resident:
+        """A voice note, heard as the channels hear it: before the unit of work opens."""
+
+        async def load() -> Heard:
+            return await self.backend.transcriber.listen(data, self.backend.media)
+
+        return await self.deliver(Audio(load=load))
+
+    async def heard(self, text: str, sha256: str = "a0" * 32) -> Resident:
+        """A voice note whose transcript is `text`: the conversation around it, no model."""
+
+        async def load() -> Heard:
+            return Heard(StoredAudio(sha256=sha256, seconds=4.0, bytes=9_000), text)
+
+        return await self.deliver(Audio(load=load))
 
     async def photo(
         self, data: bytes, media_group_id: str | None = None, file_size: int | None = None
@@ -330,6 +348,7 @@ BRANCHES: dict[str, dict[str, Answer]] = {
     },
     "village.merge": {"village.review": _on_card("merge")},
     "intake.similar": {"intake.summary": lambda r: r.press("submit")},
+    "voice.heard": {"intake.problem": lambda r: r.heard(PROBLEM_TEXT)},
 }
 
 

@@ -16,8 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from backend.services.categories import load_opds
-from backend.services.context import Backend
 from backend.services.wilayah import load_region
+from backend.services.wiring import Backend
 from backend.settings import Settings
 from backend.storage.db import create_engine
 from backend.storage.migrate import upgrade
@@ -147,6 +147,7 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
         "planning_year": 2027,
         "telegram_token": None,
         "quiet_hours": "",  # tests run at any hour; quiet hours have tests of their own
+        "transcribe_model": "off",  # voice notes as without the extra; tests/test_voice.py listens
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

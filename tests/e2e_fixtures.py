@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 import locales
-from backend.services.context import Backend
+from backend.services.wiring import Backend
 from backend.storage.models import Base, Conversation, User, Usulan
 from tests.harness import RunningService, running_service
 from tests.standin import BotApiStandIn, Call

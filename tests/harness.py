@@ -16,11 +16,12 @@ from typing import Any, Literal
 import uvicorn
 from fastapi import FastAPI
 
-from backend.services.context import Backend
+from backend.services.wiring import Backend
 from backend.settings import Settings
-from bot.web import create_app
+from bot.asgi import create_app
 from tests.conftest import make_settings, start_backend
 from tests.standin import BotApiStandIn
+from tests.whatsapp import CloudApiStandIn
 
 WEBHOOK_SECRET = "test-secret_0123456789"
 
@@ -44,27 +45,39 @@ def _free_socket() -> socket.socket:
 
 @contextlib.asynccontextmanager
 async def running_service(
-    standin: BotApiStandIn,
+    standin: BotApiStandIn | None,
     database_url: str,
     tmp_path: Path,
     mode: Literal["polling", "webhook"],
     *,
     uvicorn_logging: dict[str, Any] | None = None,
+    whatsapp: CloudApiStandIn | None = None,
     **overrides: Any,
 ) -> AsyncIterator[RunningService]:
-    """`uvicorn_logging`: uvicorn's logging options (default: warnings only, no access log)."""
+    """`uvicorn_logging`: uvicorn's logging options (default: warnings only, no access log).
+    `standin` None: no Telegram; `whatsapp`: WhatsApp too, the stand-in posting to the
+    service's webhook."""
     sock = _free_socket()
     base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    settings = make_settings(
-        database_url,
-        tmp_path,
-        telegram_token=standin.token,
-        telegram_api_url=standin.base_url,
-        telegram_mode=mode,
-        telegram_webhook_secret=WEBHOOK_SECRET,
-        public_url=base_url,
-        **overrides,
-    )
+    channels: dict[str, Any] = {}
+    if standin is not None:
+        channels |= {
+            "telegram_token": standin.token,
+            "telegram_api_url": standin.base_url,
+            "telegram_mode": mode,
+            "telegram_webhook_secret": WEBHOOK_SECRET,
+        }
+    if whatsapp is not None:
+        channels |= {
+            "whatsapp_token": whatsapp.token,
+            "whatsapp_phone_number_id": whatsapp.number.phone_number_id,
+            "whatsapp_app_secret": whatsapp.app_secret,
+            "whatsapp_verify_token": whatsapp.verify_token,
+            "whatsapp_api_url": whatsapp.base_url,
+            "whatsapp_api_version": whatsapp.api_version,
+        }
+        whatsapp.webhook_url = f"{base_url}/whatsapp/webhook"
+    settings = make_settings(database_url, tmp_path, public_url=base_url, **channels, **overrides)
     backend = await start_backend(settings)
     app = create_app(settings, backend)
     logging = uvicorn_logging or {"log_level": "warning", "access_log": False}

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from backend.domain import Decision, Stage
-from backend.services.context import Backend
 from backend.services.officials import Actor, Role
+from backend.services.wiring import Backend
 from backend.services.workflow import DecisionRequest
 
 PASAR_BARU = "12.71.01.1001"  # Kelurahan Pasar Baru, Kec. Medan Kota

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from backend.api.app import create_api
-from backend.services.context import Backend
+from backend.services.wiring import Backend
 from tests.chat import Resident, make_jpeg, submit_usulan
 
 PUBLIC = "/api/v1/public/usulan"  # what anyone holding a tracking code may read

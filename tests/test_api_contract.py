@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from backend.api.app import create_api
-from backend.services.context import Backend
 from backend.services.officials import Role
+from backend.services.wiring import Backend
 from backend.storage.models import Usulan, UsulanEvent
 from tests.officials import MEDAN_KOTA, PASAR_BARU, forward_to_kecamatan, official, submit, warga
 

@@ -21,8 +21,8 @@ import pytest
 from sqlalchemy import select
 
 from backend.storage.models import User, Usulan
+from bot.asgi import ConfigurationError, check_settings
 from bot.terminal import run_terminal_chat
-from bot.web import ConfigurationError, check_settings
 from tests.chat import make_jpeg
 from tests.conftest import make_settings, start_backend
 from tests.e2e_fixtures import ADDRESS, PASAR_BARU, PROBLEM, REQUEST, TRACKING_CODE, t

@@ -14,8 +14,8 @@ from sqlalchemy.orm import selectinload
 
 from backend.domain import MAX_PHOTO_BYTES, MAX_TEXT_CHARS
 from backend.services import media
-from backend.services.context import Backend
 from backend.services.media import StoredPhoto
+from backend.services.wiring import Backend
 from backend.storage.models import Conversation, User, Usulan, UsulanEvent
 from handlers.events import Photo
 from handlers.intake import CATEGORY, DESA, PHOTOS, PROBLEM, REQUEST, SUMMARY, VOLUME
@@ -741,3 +741,34 @@ async def test_a_returned_usulan_shows_the_note_in_the_list_before_perbaiki(
     await r.send(f"/status {code}")
     assert "Tambahkan foto kondisi jalan." in r.text
     assert r.t("status.next_perlu_perbaikan") in r.text
+
+
+async def test_a_lone_number_at_the_address_step_is_questioned_not_stored(
+    backend: Backend,
+) -> None:
+    from handlers.intake import ADDRESS
+
+    r = Resident(backend)
+    await walk_to(r, ADDRESS)
+    await r.send("3")
+    assert r.texts[0] == r.t("intake.address_only_number", number="3")
+    assert await r.state() == ADDRESS
+    assert "street" not in await r.draft() and "dusun" not in await r.draft()
+    await r.send("Lingkungan 3")
+    assert (await r.draft())["dusun"] == "Lingkungan 3"
+
+
+async def test_a_photo_after_the_photo_step_says_where_photos_are_changed(
+    backend: Backend,
+) -> None:
+    r = Resident(backend)
+    await walk_to(r, SUMMARY)
+    before = await r.draft()
+    await r.photo(make_jpeg())
+    assert r.texts[0] == r.t("common.unexpected.photo_late")
+    assert await r.state() == SUMMARY and await r.draft() == before
+
+    fresh = Resident(backend, "photo-early")
+    await walk_to(fresh, PROBLEM)  # before the photo step: "later, at the photo step"
+    await fresh.photo(make_jpeg())
+    assert fresh.texts[0] == fresh.t("common.unexpected.photo")

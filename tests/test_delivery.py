@@ -1,5 +1,5 @@
 """The delivery worker against the Bot API stand-in: limits kept, failures survived, nothing
-lost, nothing sent twice (DESIGN §5)."""
+lost, nothing sent twice (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from sqlalchemy import select, update
 
-from backend.services.context import Backend
+from backend.services.wiring import Backend
 from backend.storage.models import Notification, User
 from bot.delivery import DeliveryWorker, parse_quiet_hours, quiet_until
 from tests.conftest import make_settings, start_backend

@@ -7,9 +7,9 @@ import multiprocessing
 
 import httpx
 
-from backend.services.context import Backend
 from backend.services.officials import Role
-from bot.web import create_app
+from backend.services.wiring import Backend
+from bot.asgi import create_app
 from tests.officials import MEDAN_KOTA, official
 
 

@@ -36,7 +36,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from backend.services.officials import Role
-from bot.web import create_app
+from bot.asgi import create_app
 from tests.conftest import _run_in_thread, _truncate_postgres, make_settings, start_backend
 from tests.officials import MEDAN_KOTA, PASAR_BARU, forward_to_kecamatan, official, submit, warga
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select, update
 
-from backend.services.context import Backend
 from backend.services.history import append_event, event_hash, hashed_fields
+from backend.services.wiring import Backend
 from backend.storage.models import Usulan, UsulanEvent
 from tests.chat import Resident, submit_usulan
 

@@ -17,9 +17,9 @@ import httpx
 import pytest
 
 from backend.api.app import create_api
-from backend.api.web import LOGIN_CSRF_COOKIE, SESSION_COOKIE, csrf_for
-from backend.services.context import Backend
+from backend.api.deps import LOGIN_CSRF_COOKIE, SESSION_COOKIE, csrf_for
 from backend.services.officials import Role
+from backend.services.wiring import Backend
 from tests.officials import MEDAN_KOTA, PASAR_BARU, forward_to_kecamatan, official, submit, warga
 
 NESTED = "[" * 100_000 + "]" * 100_000

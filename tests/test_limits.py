@@ -15,8 +15,8 @@ from sqlalchemy import Integer, Numeric, String, Text, select
 
 from backend.api.app import create_api
 from backend.domain import INT32_MAX, LIMITS, NumberLimit, TextLimit
-from backend.services.context import Backend
 from backend.services.officials import Role
+from backend.services.wiring import Backend
 from backend.storage.models import Base, Usulan
 from handlers.intake import ADDRESS, BENEFICIARIES, SUMMARY, VOLUME
 from tests.chat import CODE_RE, Resident, walk_to
@@ -175,7 +175,7 @@ async def test_the_api_refuses_changes_the_columns_cannot_hold(
 async def test_the_dashboard_refuses_a_volume_beyond_the_column(
     backend: Backend, client: httpx.AsyncClient
 ) -> None:
-    from backend.api.web import csrf_for
+    from backend.api.deps import csrf_for
 
     code, token = await _waiting_at_kecamatan(backend)
     client.cookies.set("mb_session", token)

@@ -16,12 +16,11 @@ import locales
 from backend.domain import Decision, Stage
 from backend.errors import PhotoRejected
 from backend.services.categories import load_categories
-from backend.services.context import Backend
 from backend.services.media import StoredPhoto
 from backend.services.wilayah import DesaMatch, WilayahIndex, iter_wilayah_rows
+from backend.services.wiring import Backend
 from handlers import intake
 from handlers.account import LANGUAGE_NAMES
-from handlers.context import STEPS
 from handlers.dispatch import COMMAND_ALIASES, MENU_COMMANDS
 from handlers.events import (
     ButtonPress,
@@ -39,6 +38,7 @@ from handlers.events import (
     UnsupportedKind,
 )
 from handlers.intake import _desa_button
+from handlers.steps import STEPS
 from tests.chat import Resident, walk_to
 from tests.conftest import make_settings, start_backend
 

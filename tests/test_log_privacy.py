@@ -20,8 +20,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from backend.services.context import Backend
 from backend.services.officials import Role
+from backend.services.wiring import Backend
 from bot import logs
 from tests.e2e_fixtures import PASAR_BARU, Warga, standin
 from tests.harness import running_service

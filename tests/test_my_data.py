@@ -6,7 +6,7 @@ import json
 
 from sqlalchemy import select
 
-from backend.services.context import Backend
+from backend.services.wiring import Backend
 from backend.storage.models import Notification, User
 from handlers.events import Document
 from handlers.intake import VOLUME
@@ -97,3 +97,36 @@ async def test_an_officials_roles_are_part_of_their_data(backend: Backend) -> No
     ]
     assert held["profile"]["name"]  # recorded at consent
     assert await warga(backend)  # another person's data is not mixed in
+
+
+async def test_a_residents_voice_is_listed_and_its_recording_erased_on_request(
+    backend: Backend,
+) -> None:
+    from backend.storage.models import UsulanVoice
+    from tests.chat import PROBLEM_TEXT
+
+    r = Resident(backend, "voice-1")
+    await walk_to(r, "intake.problem")
+    recording = backend.media.store_audio_sync(b"OggS" + b"\0" * 200, 4.0)
+    await r.heard(PROBLEM_TEXT, sha256=recording.sha256)
+    await r.press("voice:use")
+    await walk_to(r, "intake.summary")
+    await r.press("submit")
+    if await r.state() == "intake.similar":
+        await r.press("dk:own")
+    path = backend.media.audio_path_of(recording.sha256)
+    assert path.is_file()
+
+    await r.send("/data_saya")
+    held = json.loads(next(x for x in r.replies if isinstance(x, Document)).data)
+    assert [(v["field"], v["transcript"], v["recording_kept"]) for v in held["voice_notes"]] == [
+        ("permasalahan", PROBLEM_TEXT, True)
+    ]
+
+    await r.send("/hapus_data")
+    await r.press("delete:yes")
+
+    assert not path.exists()  # their voice is gone; the transcript stays, marked as one
+    async with backend.sessionmaker() as session:
+        voice = (await session.scalars(select(UsulanVoice))).one()
+    assert (voice.sha256, voice.transcript) == ("", PROBLEM_TEXT)

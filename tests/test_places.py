@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from backend.services.context import Backend
 from backend.services.places import BOUNDARIES, Places
 from backend.services.wilayah import WilayahIndex, iter_wilayah_rows
+from backend.services.wiring import Backend
 from tests.chat import PASAR_BARU, Resident, walk_to
 from tests.conftest import make_settings, start_backend
 

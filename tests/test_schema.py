@@ -10,10 +10,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
-from backend.services.context import Backend
+from backend.services.wiring import Backend
 from backend.storage.db import create_engine
 from backend.storage.models import Base
-from handlers.context import STEPS
+from handlers.steps import STEPS
 from tests.chat import Resident, walk_to
 
 # Indexes with a DESC column: Alembic cannot compare them, so they are checked apart below.

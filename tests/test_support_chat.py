@@ -6,8 +6,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from backend.domain import Decision, Stage
-from backend.services.context import Backend
 from backend.services.officials import Actor, Role
+from backend.services.wiring import Backend
 from backend.services.workflow import DecisionRequest
 from backend.storage.models import Support, Usulan, UsulanEvent, UsulanPhoto
 from handlers import intake

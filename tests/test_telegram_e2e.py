@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from backend.services import media
-from backend.services.context import Services
+from backend.services.wiring import Services
 from backend.storage.models import Usulan
 from tests.chat import make_jpeg, png_bomb
 from tests.e2e_fixtures import (

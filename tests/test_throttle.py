@@ -20,8 +20,8 @@ from sqlalchemy import func, select, update
 import locales
 from backend.api.app import create_api
 from backend.services import passwords
-from backend.services.context import Backend
 from backend.services.officials import Role
+from backend.services.wiring import Backend
 from backend.storage.models import ApiToken, SecurityEvent, ThrottleHit
 from tests.chat import Resident
 from tests.conftest import make_settings, start_backend

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import exc, text
 
 from backend.errors import Unavailable
-from backend.services.context import Backend
+from backend.services.wiring import Backend
 from backend.storage.db import is_unavailable
 from tests.conftest import make_settings
 

@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 import locales
 from backend.domain import Decision, Origin, Stage
 from backend.errors import Conflict
-from backend.services.context import Backend
 from backend.services.officials import Actor, Role
 from backend.services.queues import QueueFilter
+from backend.services.wiring import Backend
 from backend.services.workflow import REASON_CODES, DecisionRequest
 from backend.storage.models import Official, Rembuk, Usulan, UsulanEvent
 from handlers import intake, rembuk, village

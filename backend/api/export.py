@@ -1,20 +1,28 @@
-"""Queue exports with the columns of SIPD's usulan export (CSV and XLSX)."""
+"""Queue exports with the columns of SIPD's usulan export, as CSV and XLSX: the rows, both
+file formats and the download response that the API and the dashboard send."""
 
 from __future__ import annotations
 
 import asyncio
+import csv
 import io
 import multiprocessing
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import xlsxwriter
+from fastapi import Response
+from starlette.types import Receive, Scope, Send
 
 from backend.domain import Stage
-from backend.services.queues import QueueRow, mask_phone
+from backend.services.officials import Actor
+from backend.services.queues import QueueFilter, QueueRow, mask_phone
 from backend.services.wilayah import WilayahIndex
+from backend.services.wiring import Services
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 REKOMENDASI = (
     (Stage.DESA, "Rekomendasi Desa/Kelurahan"),
@@ -38,6 +46,7 @@ SIPD_COLUMNS = (
     "Volume",
     "Satuan",
     *(title for _, title in REKOMENDASI),
+    "Dari Pesan Suara",  # which texts are transcripts of the resident's voice note
 )
 
 
@@ -53,10 +62,19 @@ def _pengusul(row: QueueRow) -> str:
     return f"{name} ({phone})" if phone else name
 
 
+def _transcripts(fields: dict[str, bool]) -> str:
+    """ "Permasalahan (transkrip)", "Usulan (transkrip, diperbaiki warga)"; empty if typed."""
+    return "; ".join(
+        f"{field.capitalize()} (transkrip{', diperbaiki warga' if edited else ''})"
+        for field, edited in sorted(fields.items())
+    )
+
+
 def export_rows(
     rows: Sequence[QueueRow],
     recommendations: dict[str, dict[str, str]],
     wilayah: WilayahIndex,
+    transcribed: dict[str, dict[str, bool]] | None = None,
 ) -> list[list[Any]]:
     table: list[list[Any]] = []
     for number, row in enumerate(rows, 1):
@@ -80,6 +98,7 @@ def export_rows(
                 float(row.volume) if isinstance(row.volume, Decimal) else row.volume,
                 row.unit or "",
                 *(rec.get(stage.value, "") for stage, _ in REKOMENDASI),
+                _transcripts((transcribed or {}).get(row.code, {})),
             ]
         )
     return table
@@ -120,3 +139,47 @@ def shutdown_export_pool() -> None:
     if _pool is not None:
         _pool.shutdown(wait=True, cancel_futures=True)
         _pool = None
+
+
+def csv_text(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """CSV where no cell can run as a spreadsheet formula (a leading =, +, -, @ is quoted)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(
+            "'" + v if isinstance(v, str) and v.startswith(("=", "+", "-", "@")) else v for v in row
+        )
+    return out.getvalue()
+
+
+class WorkbookResponse(Response):
+    """An XLSX download, built as the response goes out: by then the request's unit of work
+    has committed and given its database connection back."""
+
+    media_type = XLSX
+
+    def __init__(self, table: list[list[Any]], sheet: str, headers: dict[str, str]) -> None:
+        super().__init__(headers=headers)
+        self.table = table
+        self.sheet = sheet
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.body = await xlsx_bytes(SIPD_COLUMNS, self.table, self.sheet)
+        self.headers["content-length"] = str(len(self.body))
+        await super().__call__(scope, receive, send)
+
+
+async def queue_export(
+    services: Services, actor: Actor, wanted: QueueFilter, fmt: Literal["csv", "xlsx"], name: str
+) -> Response:
+    """The queue `wanted` as a download named `name` (phones masked), within `actor`'s scope."""
+    rows = await services.queues.all_rows(actor, wanted)
+    recommendations = await services.queues.recommendations([r.code for r in rows])
+    transcribed = await services.queues.transcribed([r.code for r in rows])
+    table = export_rows(rows, recommendations, services.wilayah, transcribed)
+    headers = {"Content-Disposition": f'attachment; filename="{name}.{fmt}"'}
+    if fmt == "csv":
+        text = csv_text(SIPD_COLUMNS, table)
+        return Response(text, media_type="text/csv; charset=utf-8", headers=headers)
+    return WorkbookResponse(table, wanted.stage.value, headers)

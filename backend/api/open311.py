@@ -15,13 +15,13 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 import locales
+from backend.api.deps import BackendDep, Client, Unit
 from backend.api.errors import ERROR_DESCRIPTIONS
-from backend.api.proxies import client_address
 from backend.domain import MAX_TEXT_CHARS, MIN_TEXT_CHARS, Origin
 from backend.errors import DomainError, Forbidden, InvalidInput, TooManyAttempts
-from backend.services.context import Backend
 from backend.services.intake import normalise_code
 from backend.services.public import PublicUsulan, RequestFilter
+from backend.services.wiring import Backend, Services
 
 Format = Literal["json", "xml"]
 JURISDICTION = "musrenbot"
@@ -42,11 +42,20 @@ OPEN311_FIELDS = {
 
 
 class Open311Error(Exception):
-    def __init__(self, status: int, description: str, code: int | None = None) -> None:
+    """A refusal in Open311's words; raised through the unit of work, so it rolls back."""
+
+    def __init__(
+        self,
+        status: int,
+        description: str,
+        code: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(description)
         self.status = status
         self.description = description
         self.code = code or status
+        self.headers = headers or {}
 
 
 def _xml(root: str, item: str, rows: list[dict[str, Any]]) -> str:
@@ -87,211 +96,6 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
-def router(backend: Backend) -> APIRouter:
-    api = APIRouter(prefix="/open311/v2", tags=["open311"])
-    lang = "id"
-
-    def service_row(key: str) -> dict[str, Any]:
-        category = backend.categories_by_key[key]
-        return {
-            "service_code": key,
-            "service_name": _plain(locales.t(lang, f"category.{key}")),
-            "description": category.urusan_name or locales.t(lang, f"category.{key}"),
-            "metadata": True,
-            "type": "realtime",
-            "keywords": category.urusan_code or "",
-            "group": category.urusan_name or "Lainnya",
-        }
-
-    def request_row(item: PublicUsulan) -> dict[str, Any]:
-        desa = backend.wilayah.get(item.desa_code)
-        stage = locales.t(lang, f"stage.{item.stage}")
-        notes = f"{stage}: {locales.t(lang, f'decision.{item.decision}')}"
-        if item.merged_into:
-            notes += f" ({item.merged_into})"
-        return {
-            "service_request_id": item.code,
-            "status": "closed" if item.closed else "open",
-            "status_notes": notes,
-            "service_name": service_row(item.category)["service_name"]
-            if item.category in backend.categories_by_key
-            else item.category,
-            "service_code": item.category,
-            "description": item.usulan,
-            "agency_responsible": item.opd,
-            "service_notice": None,
-            "requested_datetime": _iso(item.created_at),
-            "updated_datetime": _iso(item.updated_at),
-            "expected_datetime": None,
-            "address": f"{desa.label}, Kec. {desa.kecamatan_name}" if desa else item.desa_code,
-            "address_id": item.desa_code,
-            "zipcode": None,
-            "lat": item.latitude,
-            "long": item.longitude,
-            "media_url": None,
-        }
-
-    def errors(fmt: Format, error: Open311Error) -> Response:
-        return _reply(
-            fmt,
-            "errors",
-            "error",
-            [{"code": error.code, "description": error.description}],
-            status=error.status,
-        )
-
-    async def looked_up(request: Request, code: str) -> PublicUsulan | None:
-        """An usulan by code for an anonymous client, within its lookup limits."""
-        client = client_address(request, backend.settings.trusted_proxies)
-        async with backend.unit() as unit:
-            return await unit.throttle.code_lookup(
-                client, lambda: unit.public.usulan(code, with_history=False)
-            )
-
-    def throttled(fmt: Format, exc: TooManyAttempts) -> Response:
-        wait = exc.retry_after
-        response = errors(fmt, Open311Error(429, f"too many lookups; retry in {wait} seconds"))
-        response.headers["Retry-After"] = str(wait)
-        return response
-
-    @api.get("/services.{fmt}", responses=documented())
-    async def services(fmt: Format) -> Response:
-        rows = [service_row(c.key) for c in backend.categories]
-        return _reply(fmt, "services", "service", rows)
-
-    @api.get("/services/{service_code}.{fmt}", responses=documented(404))
-    async def service_definition(service_code: str, fmt: Format) -> Response:
-        if service_code not in backend.categories_by_key:
-            return errors(fmt, Open311Error(404, f"unknown service_code {service_code[:40]}"))
-        desa_values = [{"key": d.code, "name": d.label} for d in backend.wilayah.all()]
-        attributes = [
-            {
-                "variable": True,
-                "code": "desa",
-                "datatype": "singlevaluelist",
-                "required": True,
-                "datatype_description": "Kode Kemendagri desa/kelurahan",
-                "order": 1,
-                "description": "Desa/kelurahan",
-                "values": desa_values,
-            },
-            {
-                "variable": True,
-                "code": "permasalahan",
-                "datatype": "text",
-                "required": True,
-                "datatype_description": f"{MIN_TEXT_CHARS}-{MAX_TEXT_CHARS} karakter",
-                "order": 2,
-                "description": "Permasalahan: keadaan sekarang",
-            },
-            {
-                "variable": True,
-                "code": "volume",
-                "datatype": "number",
-                "required": False,
-                "datatype_description": None,
-                "order": 3,
-                "description": "Volume (angka)",
-            },
-            {
-                "variable": True,
-                "code": "satuan",
-                "datatype": "string",
-                "required": False,
-                "datatype_description": "meter, unit, titik, ...",
-                "order": 4,
-                "description": "Satuan volume",
-            },
-            {
-                "variable": True,
-                "code": "penerima_manfaat",
-                "datatype": "number",
-                "required": False,
-                "datatype_description": None,
-                "order": 5,
-                "description": "Perkiraan jumlah penerima manfaat",
-            },
-        ]
-        body = {"service_code": service_code, "attributes": attributes}
-        if fmt == "xml":
-            return Response(
-                _xml("service_definition", "service", [body])
-                .replace("<service_definition><service>", "<service_definition>")
-                .replace("</service></service_definition>", "</service_definition>"),
-                media_type="text/xml",
-            )
-        return JSONResponse(body)
-
-    @api.get("/requests.{fmt}", responses=documented(400, 429))
-    async def requests(
-        fmt: Format,
-        request: Request,
-        service_request_id: str | None = None,
-        service_code: str | None = None,
-        start_date: str | None = None,
-        end_date: str | None = None,
-        status: str | None = None,
-    ) -> Response:
-        try:
-            wanted = _filter(service_request_id, service_code, start_date, end_date, status)
-        except Open311Error as error:
-            return errors(fmt, error)
-        client = client_address(request, backend.settings.trusted_proxies)
-        try:
-            async with backend.unit() as unit:
-                if wanted.codes:  # asking for codes by name: counted like lookups one by one
-                    asked = [normalise_code(c) or c for c in wanted.codes]
-                    found = await unit.throttle.code_lookups(
-                        client, asked, lambda: unit.public.requests(wanted), lambda i: i.code
-                    )
-                else:
-                    found = await unit.public.requests(wanted)
-        except TooManyAttempts as exc:
-            return throttled(fmt, exc)
-        return _reply(fmt, "service_requests", "request", [request_row(i) for i in found])
-
-    @api.get("/requests/{service_request_id}.{fmt}", responses=documented(404, 429))
-    async def one_request(service_request_id: str, fmt: Format, request: Request) -> Response:
-        try:
-            found = await looked_up(request, service_request_id)
-        except TooManyAttempts as exc:
-            return throttled(fmt, exc)
-        if found is None:
-            return errors(fmt, Open311Error(404, "no such service_request_id"))
-        return _reply(fmt, "service_requests", "request", [request_row(found)])
-
-    @api.get("/tokens/{token}.{fmt}", responses=documented(404, 429))
-    async def token(token: str, fmt: Format, request: Request) -> Response:
-        # Requests are created at once, so a token is the request id itself.
-        try:
-            found = await looked_up(request, token)
-        except TooManyAttempts as exc:
-            return throttled(fmt, exc)
-        if found is None:
-            return errors(fmt, Open311Error(404, "no such token"))
-        return _reply(
-            fmt, "service_requests", "request", [{"service_request_id": found.code, "token": token}]
-        )
-
-    @api.post("/requests.{fmt}", responses=documented(400, 403))
-    async def create(fmt: Format, request: Request) -> Response:
-        form = await request.form()
-        fields = {k: str(v) for k, v in form.items() if isinstance(v, str)}
-        try:
-            code = await _create(backend, fields)
-        except Open311Error as error:
-            return errors(fmt, error)
-        notice = "Usulan diterima untuk Musrenbang Desa/Kelurahan; ikuti kodenya."
-        return _reply(
-            fmt,
-            "service_requests",
-            "request",
-            [{"service_request_id": code, "service_notice": notice, "account_id": None}],
-        )
-
-    return api
-
-
 _XML = {"text/xml": {"schema": {"type": "string"}}}
 _OPEN311_ERRORS = {
     "type": "array",
@@ -317,6 +121,220 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
             for status in statuses
         },
     }
+
+
+router = APIRouter(prefix="/open311/v2", tags=["open311"])
+LANG = "id"  # Open311 clients get the region's language
+
+
+async def open311_error(request: Request, exc: Exception) -> Response:
+    """An Open311 refusal raised by a route (after its unit of work rolled back), in the
+    format the route was asked for."""
+    assert isinstance(exc, Open311Error)
+    return _refusal("xml" if request.path_params.get("fmt") == "xml" else "json", exc)
+
+
+def _refusal(fmt: Format, error: Open311Error) -> Response:
+    """The spec's error list."""
+    rows = [{"code": error.code, "description": error.description}]
+    response = _reply(fmt, "errors", "error", rows, status=error.status)
+    response.headers.update(error.headers)
+    return response
+
+
+def _throttled(exc: TooManyAttempts) -> Open311Error:
+    wait = exc.retry_after
+    return Open311Error(
+        429, f"too many lookups; retry in {wait} seconds", headers={"Retry-After": str(wait)}
+    )
+
+
+async def _looked_up(services: Services, client: str, code: str) -> PublicUsulan | None:
+    """An usulan by code for an anonymous client, within its lookup limits."""
+    try:
+        return await services.throttle.code_lookup(
+            client, lambda: services.public.usulan(code, with_history=False)
+        )
+    except TooManyAttempts as exc:
+        raise _throttled(exc) from exc
+
+
+@router.get("/services.{fmt}", responses=documented())
+async def services(fmt: Format, backend: BackendDep) -> Response:
+    rows = [_service_row(backend, c.key) for c in backend.categories]
+    return _reply(fmt, "services", "service", rows)
+
+
+@router.get("/services/{service_code}.{fmt}", responses=documented(404))
+async def service_definition(service_code: str, fmt: Format, backend: BackendDep) -> Response:
+    if service_code not in backend.categories_by_key:
+        raise Open311Error(404, f"unknown service_code {service_code[:40]}")
+    desa_values = [{"key": d.code, "name": d.label} for d in backend.wilayah.all()]
+    body = {"service_code": service_code, "attributes": _attributes(desa_values)}
+    if fmt == "xml":
+        return Response(
+            _xml("service_definition", "service", [body])
+            .replace("<service_definition><service>", "<service_definition>")
+            .replace("</service></service_definition>", "</service_definition>"),
+            media_type="text/xml",
+        )
+    return JSONResponse(body)
+
+
+@router.get("/requests.{fmt}", responses=documented(400, 429))
+async def requests(
+    fmt: Format,
+    backend: BackendDep,
+    services: Unit,
+    client: Client,
+    service_request_id: str | None = None,
+    service_code: str | None = None,
+    start_date: str | None = None,
+    end_date: str | None = None,
+    status: str | None = None,
+) -> Response:
+    wanted = _filter(service_request_id, service_code, start_date, end_date, status)
+    try:
+        if wanted.codes:  # asking for codes by name: counted like lookups one by one
+            asked = [normalise_code(c) or c for c in wanted.codes]
+            found = await services.throttle.code_lookups(
+                client, asked, lambda: services.public.requests(wanted), lambda i: i.code
+            )
+        else:
+            found = await services.public.requests(wanted)
+    except TooManyAttempts as exc:
+        raise _throttled(exc) from exc
+    rows = [_request_row(backend, i) for i in found]
+    return _reply(fmt, "service_requests", "request", rows)
+
+
+@router.get("/requests/{service_request_id}.{fmt}", responses=documented(404, 429))
+async def one_request(
+    service_request_id: str, fmt: Format, backend: BackendDep, services: Unit, client: Client
+) -> Response:
+    found = await _looked_up(services, client, service_request_id)
+    if found is None:  # answered, not raised: the unit of work keeps the miss it counted
+        return _refusal(fmt, Open311Error(404, "no such service_request_id"))
+    return _reply(fmt, "service_requests", "request", [_request_row(backend, found)])
+
+
+@router.get("/tokens/{token}.{fmt}", responses=documented(404, 429))
+async def token(token: str, fmt: Format, services: Unit, client: Client) -> Response:
+    # Requests are created at once, so a token is the request id itself.
+    found = await _looked_up(services, client, token)
+    if found is None:  # answered, not raised: the unit of work keeps the miss it counted
+        return _refusal(fmt, Open311Error(404, "no such token"))
+    return _reply(
+        fmt, "service_requests", "request", [{"service_request_id": found.code, "token": token}]
+    )
+
+
+@router.post("/requests.{fmt}", responses=documented(400, 403))
+async def create(fmt: Format, request: Request, backend: BackendDep, services: Unit) -> Response:
+    form = await request.form()
+    fields = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+    code = await _create(backend, services, fields)
+    notice = "Usulan diterima untuk Musrenbang Desa/Kelurahan; ikuti kodenya."
+    return _reply(
+        fmt,
+        "service_requests",
+        "request",
+        [{"service_request_id": code, "service_notice": notice, "account_id": None}],
+    )
+
+
+def _service_row(backend: Backend, key: str) -> dict[str, Any]:
+    category = backend.categories_by_key[key]
+    return {
+        "service_code": key,
+        "service_name": _plain(locales.t(LANG, f"category.{key}")),
+        "description": category.urusan_name or locales.t(LANG, f"category.{key}"),
+        "metadata": True,
+        "type": "realtime",
+        "keywords": category.urusan_code or "",
+        "group": category.urusan_name or "Lainnya",
+    }
+
+
+def _request_row(backend: Backend, item: PublicUsulan) -> dict[str, Any]:
+    desa = backend.wilayah.get(item.desa_code)
+    stage = locales.t(LANG, f"stage.{item.stage}")
+    notes = f"{stage}: {locales.t(LANG, f'decision.{item.decision}')}"
+    if item.merged_into:
+        notes += f" ({item.merged_into})"
+    return {
+        "service_request_id": item.code,
+        "status": "closed" if item.closed else "open",
+        "status_notes": notes,
+        "service_name": _service_row(backend, item.category)["service_name"]
+        if item.category in backend.categories_by_key
+        else item.category,
+        "service_code": item.category,
+        "description": item.usulan,
+        "agency_responsible": item.opd,
+        "service_notice": None,
+        "requested_datetime": _iso(item.created_at),
+        "updated_datetime": _iso(item.updated_at),
+        "expected_datetime": None,
+        "address": f"{desa.label}, Kec. {desa.kecamatan_name}" if desa else item.desa_code,
+        "address_id": item.desa_code,
+        "zipcode": None,
+        "lat": item.latitude,
+        "long": item.longitude,
+        "media_url": None,
+    }
+
+
+def _attributes(desa_values: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """The attributes of every service: the desa, the problem, volume, unit, beneficiaries."""
+    return [
+        {
+            "variable": True,
+            "code": "desa",
+            "datatype": "singlevaluelist",
+            "required": True,
+            "datatype_description": "Kode Kemendagri desa/kelurahan",
+            "order": 1,
+            "description": "Desa/kelurahan",
+            "values": desa_values,
+        },
+        {
+            "variable": True,
+            "code": "permasalahan",
+            "datatype": "text",
+            "required": True,
+            "datatype_description": f"{MIN_TEXT_CHARS}-{MAX_TEXT_CHARS} karakter",
+            "order": 2,
+            "description": "Permasalahan: keadaan sekarang",
+        },
+        {
+            "variable": True,
+            "code": "volume",
+            "datatype": "number",
+            "required": False,
+            "datatype_description": None,
+            "order": 3,
+            "description": "Volume (angka)",
+        },
+        {
+            "variable": True,
+            "code": "satuan",
+            "datatype": "string",
+            "required": False,
+            "datatype_description": "meter, unit, titik, ...",
+            "order": 4,
+            "description": "Satuan volume",
+        },
+        {
+            "variable": True,
+            "code": "penerima_manfaat",
+            "datatype": "number",
+            "required": False,
+            "datatype_description": None,
+            "order": 5,
+            "description": "Perkiraan jumlah penerima manfaat",
+        },
+    ]
 
 
 def _plain(label: str) -> str:
@@ -360,7 +378,7 @@ def _filter(
     )
 
 
-async def _create(backend: Backend, fields: dict[str, str]) -> str:
+async def _create(backend: Backend, services: Services, fields: dict[str, str]) -> str:
     key = fields.get("api_key", "")
     service_code = fields.get("service_code", "")
     if service_code not in backend.categories_by_key:
@@ -403,16 +421,15 @@ async def _create(backend: Backend, fields: dict[str, str]) -> str:
         draft["beneficiaries"] = attributes["penerima_manfaat"]
     name = " ".join(x for x in (fields.get("first_name"), fields.get("last_name")) if x) or None
     try:
-        async with backend.unit() as unit:
-            client = await unit.officials.authenticate_client(key)
-            done = await unit.intake.submit(
-                draft,
-                submitter_id=client,
-                origin=Origin.OPEN311,
-                channel="open311",
-                submitter_name=name,
-                submitter_phone=fields.get("phone"),
-            )
+        client = await services.officials.authenticate_client(key)
+        done = await services.intake.submit(
+            draft,
+            submitter_id=client,
+            origin=Origin.OPEN311,
+            channel="open311",
+            submitter_name=name,
+            submitter_phone=fields.get("phone"),
+        )
     except Forbidden:
         raise Open311Error(403, "invalid api_key") from None
     except InvalidInput as exc:

@@ -1,4 +1,4 @@
-"""Claiming and settling outbox rows for the delivery worker (DESIGN §5).
+"""Claiming and settling outbox rows for the delivery worker (docs/architecture.md).
 
 Delivery is at least once: a row is leased to one worker while it is sent; a worker that dies
 leaves the lease to expire, and the row is claimed again. So after a crash at most the

@@ -17,7 +17,7 @@ from backend.errors import InvalidInput
 from backend.services.categories import Category
 from backend.services.history import append_event
 from backend.services.wilayah import WilayahIndex
-from backend.storage.models import Usulan, UsulanEvent, UsulanPhoto
+from backend.storage.models import Usulan, UsulanEvent, UsulanPhoto, UsulanVoice
 
 # No 0/O, 1/I/L or U: a code read aloud over a bad phone line is not misheard or misread.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -172,6 +172,37 @@ def photo_rows(photos: list[dict[str, Any]]) -> list[UsulanPhoto]:
     ]
 
 
+VOICE_FIELDS = ("permasalahan", "usulan")
+
+
+def voice_rows(draft: dict[str, Any], fields: dict[str, Any]) -> list[UsulanVoice]:
+    """The texts that came from a voice note, marked as transcripts with the note kept.
+    A marker whose text is not the field's (changed since) marks nothing."""
+    voice = draft.get("voice")
+    if not isinstance(voice, dict):
+        return []
+    rows = []
+    for field in VOICE_FIELDS:
+        mark = voice.get(field)
+        if not isinstance(mark, dict) or not _is_sha256(mark.get("sha256")):
+            continue
+        rows.append(
+            UsulanVoice(
+                field=field,
+                sha256=mark["sha256"],
+                seconds=float(mark.get("seconds") or 0),
+                bytes=int(mark.get("bytes") or 0),
+                transcript=str(mark.get("transcript") or fields[field]),
+                edited=bool(mark.get("edited")) or fields[field] != mark.get("transcript"),
+            )
+        )
+    return rows
+
+
+def _is_sha256(value: object) -> bool:
+    return isinstance(value, str) and len(value) == 64 and set(value) <= set("0123456789abcdef")
+
+
 def draft_of(row: Usulan, photos: list[UsulanPhoto]) -> dict[str, Any]:
     """An usulan as the conversation's draft, to revise it with the same steps."""
     draft: dict[str, Any] = {
@@ -239,6 +270,7 @@ class IntakeService:
             decision=Decision.MENUNGGU.value,
         )
         row.photos = photo_rows(photos)
+        row.voice = voice_rows(draft, fields)
         self.session.add(row)
         await self.session.flush()
         await append_event(

@@ -18,7 +18,7 @@ from backend.errors import TooManyAttempts, Unauthenticated
 from backend.services.passwords import Passwords
 
 if TYPE_CHECKING:
-    from backend.services.context import Services
+    from backend.services.wiring import Services
 
 
 class Logins:

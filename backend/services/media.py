@@ -47,12 +47,43 @@ class StoredPhoto:
     bytes: int
 
 
+@dataclass(frozen=True)
+class StoredAudio:
+    sha256: str
+    seconds: float
+    bytes: int
+
+
 class MediaStore:
     def __init__(self, root: Path) -> None:
         self.root = root
 
     def path_of(self, sha256: str) -> Path:
         return self.root / sha256[:2] / f"{sha256}.jpg"
+
+    def audio_path_of(self, sha256: str) -> Path:
+        return self.root / "audio" / sha256[:2] / f"{sha256}.ogg"
+
+    async def forget_audio(self, hashes: list[str]) -> None:
+        """Remove recordings of a person who asked to be forgotten (UU PDP)."""
+
+        def remove() -> None:
+            for sha in hashes:
+                self.audio_path_of(sha).unlink(missing_ok=True)
+
+        await asyncio.to_thread(remove)
+
+    def store_audio_sync(self, data: bytes, seconds: float) -> StoredAudio:
+        """Keep an already cleaned voice note (backend.services.audio) by its content hash.
+        Blocking: the transcription pool calls it."""
+        digest = hashlib.sha256(data).hexdigest()
+        path = self.audio_path_of(digest)
+        if not path.exists():
+            try:
+                self._write(path, data)
+            except OSError as error:  # disk full, read-only, gone: nothing was kept
+                raise Unavailable(f"media storage: {type(error).__name__}") from error
+        return StoredAudio(sha256=digest, seconds=seconds, bytes=len(data))
 
     async def store_photo(self, data: bytes) -> StoredPhoto:
         """Check, clean and store one photo, or raise PhotoRejected. Decodes: call it outside

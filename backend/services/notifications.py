@@ -1,6 +1,6 @@
-"""The transactional outbox (DESIGN §5): notifications are rows written in the same transaction
-as the change that causes them, and a delivery worker sends them later. Text is not stored:
-the worker renders the template in the recipient's language at send time."""
+"""The transactional outbox (docs/architecture.md): notifications are rows written in the
+same transaction as the change that causes them, and a delivery worker sends them later. Text
+is not stored: the worker renders the template in the recipient's language at send time."""
 
 from __future__ import annotations
 

@@ -1,10 +1,8 @@
-"""The Musrenbang queues (DESIGN §4): what waits at a stage for one scope, in working order:
-village priority rank, then support count, then age."""
+"""The Musrenbang queues (docs/architecture.md): what waits at a stage for one scope, in
+working order: village priority rank, then support count, then age."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.domain import Decision, Stage
 from backend.errors import Forbidden, InvalidInput
 from backend.services.officials import Actor, Role
-from backend.storage.models import User, Usulan, UsulanEvent
+from backend.storage.models import User, Usulan, UsulanEvent, UsulanVoice
 
 MAX_PAGE = 200
 COUNT_CAP = 10_000
@@ -173,6 +171,21 @@ class QueueService:
     async def stats(self, actor: Actor, planning_year: int | None = None) -> Stats:
         return await stats(self.session, actor, planning_year)
 
+    async def transcribed(self, codes: Sequence[str]) -> dict[str, dict[str, bool]]:
+        """Per usulan, its texts that came from a voice note: field -> corrected by the
+        resident."""
+        found: dict[str, dict[str, bool]] = {}
+        codes = list(codes)
+        for start in range(0, len(codes), 5000):  # a driver binds at most 32,767 parameters
+            rows = await self.session.execute(
+                select(Usulan.code, UsulanVoice.field, UsulanVoice.edited)
+                .join(UsulanVoice, UsulanVoice.usulan_id == Usulan.id)
+                .where(Usulan.code.in_(codes[start : start + 5000]))
+            )
+            for code, field, edited in rows:
+                found.setdefault(code, {})[field] = edited
+        return found
+
     async def recommendations(self, codes: Sequence[str]) -> dict[str, dict[str, str]]:
         """Per usulan, the decision (with its reason) taken at each stage so far."""
         found: dict[str, dict[str, str]] = {}
@@ -236,16 +249,3 @@ def mask_phone(phone: str | None) -> str:
     if len(digits) <= 6:
         return "*" * len(digits)
     return digits[:4] + "*" * (len(digits) - 8 if len(digits) > 8 else 2) + digits[-4:]
-
-
-def csv_text(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """CSV where no cell can run as a spreadsheet formula (a leading =, +, -, @ is quoted)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow(
-            "'" + v if isinstance(v, str) and v.startswith(("=", "+", "-", "@")) else v
-            for v in row
-        )
-    return out.getvalue()

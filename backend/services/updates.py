@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.storage.models import ProcessedUpdate, utcnow
+from backend.storage.models import ProcessedMessage, ProcessedUpdate, utcnow
 from backend.storage.upsert import insert_ignoring_duplicates
 
 
@@ -25,10 +25,19 @@ class UpdateLog:
         keys = ("channel", "update_id")
         return await insert_ignoring_duplicates(self.session, ProcessedUpdate, [row], keys) == 1
 
+    async def first_time_message(self, channel: str, message_id: str) -> bool:
+        """`first_time` for channels whose message ids are strings (WhatsApp's wamid)."""
+        row = {"channel": channel, "message_id": message_id, "processed_at": utcnow()}
+        keys = ("channel", "message_id")
+        return await insert_ignoring_duplicates(self.session, ProcessedMessage, [row], keys) == 1
+
     async def forget_older_than(self, days: int = 7) -> int:
         """Telegram redelivers for a day at most; a week of ids is plenty to recognise them."""
         cutoff = utcnow() - timedelta(days=days)
         result = await self.session.execute(
             delete(ProcessedUpdate).where(ProcessedUpdate.processed_at < cutoff)
         )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        messages = await self.session.execute(
+            delete(ProcessedMessage).where(ProcessedMessage.processed_at < cutoff)
+        )
+        return int(result.rowcount) + int(messages.rowcount)  # type: ignore[attr-defined]

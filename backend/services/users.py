@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.storage.models import (
+    ChannelIdentity,
     Conversation,
     Notification,
     Official,
     Support,
     User,
     Usulan,
+    UsulanVoice,
     utcnow,
 )
+from backend.storage.upsert import insert_ignoring_duplicates
+
+log = logging.getLogger(__name__)
 
 LANGUAGES = ("id", "en")
 DEFAULT_LANGUAGE = "id"
@@ -52,6 +59,14 @@ def _view(user: User) -> UserView:
     )
 
 
+@dataclass(frozen=True)
+class Identity:
+    """Who a channel's payload names: the account's id, and the chat to answer in."""
+
+    external_id: str
+    chat_id: str
+
+
 class UserService:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -60,6 +75,11 @@ class UserService:
         return await self.session.scalar(
             select(User).where(User.channel == channel, User.external_id == external_id)
         )
+
+    async def find(self, channel: str, external_id: str) -> UserView | None:
+        """The user, without creating one (a look before costly work)."""
+        user = await self._find(channel, external_id)
+        return _view(user) if user is not None else None
 
     async def get_or_create(
         self,
@@ -90,6 +110,71 @@ class UserService:
             user.reachability_changed_at = utcnow()
         return _view(user)
 
+    async def identify(
+        self,
+        channel: str,
+        ids: Mapping[str, str | None],
+        *,
+        chat_id: str | None,
+        language_hint: str | None = None,
+    ) -> Identity:
+        """The account of the person a payload names by any of several ids (kind -> value,
+        in order of preference; None where the payload lacks one). A new person is created
+        under the first id present; a known one gains the ids not seen before, and their chat
+        id follows the newest one given. Raises ValueError when no id is present."""
+        present = {kind: value for kind, value in ids.items() if value}
+        if not present:
+            raise ValueError("no id to identify the person by")
+        found = (
+            await self.session.execute(
+                select(ChannelIdentity.user_id, ChannelIdentity.kind, ChannelIdentity.value).where(
+                    ChannelIdentity.channel == channel,
+                    or_(*(and_(ChannelIdentity.kind == k, ChannelIdentity.value == v)
+                          for k, v in present.items())),
+                )
+            )
+        ).all()  # fmt: skip
+        owners = sorted({row.user_id for row in found})
+        if len(owners) > 1:
+            # Met first under each id separately: the account met first keeps the conversation.
+            log.warning("one %s person known as %d users; using the first", channel, len(owners))
+        user = await self.session.get(User, owners[0]) if owners else None
+        if user is None:
+            first = next(iter(present.values()))
+            user = await self._create(channel, first, chat_id or "", language_hint)
+        if {(row.kind, row.value) for row in found} != set(present.items()):
+            rows = [
+                {"channel": channel, "kind": kind, "value": value, "user_id": user.id}
+                for kind, value in present.items()
+            ]
+            keys = ("channel", "kind", "value")
+            await insert_ignoring_duplicates(self.session, ChannelIdentity, rows, keys)
+        if chat_id and user.chat_id != chat_id:
+            user.chat_id = chat_id
+        return Identity(user.external_id, user.chat_id)
+
+    async def _create(
+        self, channel: str, external_id: str, chat_id: str, language_hint: str | None
+    ) -> User:
+        existing = await self._find(channel, external_id)
+        if existing is not None:
+            return existing
+        user = User(
+            channel=channel,
+            external_id=external_id,
+            chat_id=chat_id,
+            language=language_from_hint(language_hint),
+            reachable=True,
+        )
+        try:
+            async with self.session.begin_nested():
+                self.session.add(user)
+        except IntegrityError:  # the same person's first two messages raced
+            raced = await self._find(channel, external_id)
+            assert raced is not None
+            return raced
+        return user
+
     async def set_language(self, user_id: int, language: str) -> None:
         if language not in LANGUAGES:
             raise ValueError(language)
@@ -112,18 +197,34 @@ class UserService:
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def erase_personal_data(self, user_id: int) -> None:
+    async def erase_personal_data(self, user_id: int) -> list[str]:
         """UU PDP: forget who this person is. Their usulan stay in the plan, without a name.
 
         The row stays (events point at it) but no longer says who it was; a later message
-        from the same account starts afresh as a new user.
+        from the same account starts afresh as a new user. Their recorded voice is theirs
+        too: the notes' rows lose the recording (the transcript stays, marked as one), and
+        the hashes returned are the files the caller removes once this has committed.
         """
+        own = select(Usulan.id).where(Usulan.submitter_id == user_id)
+        voices = list(
+            await self.session.scalars(
+                select(UsulanVoice.sha256).where(
+                    UsulanVoice.usulan_id.in_(own), UsulanVoice.sha256 != ""
+                )
+            )
+        )
+        await self.session.execute(
+            update(UsulanVoice).where(UsulanVoice.usulan_id.in_(own)).values(sha256="", bytes=0)
+        )
         await self.session.execute(
             update(Usulan)
             .where(Usulan.submitter_id == user_id)
             .values(submitter_name=None, submitter_phone=None)
         )
         await self.session.execute(delete(Conversation).where(Conversation.user_id == user_id))
+        await self.session.execute(
+            delete(ChannelIdentity).where(ChannelIdentity.user_id == user_id)
+        )
         # News not yet delivered could never reach an erased account; what was sent stays as
         # the record that it was.
         await self.session.execute(
@@ -144,6 +245,7 @@ class UserService:
                 reachability_changed_at=utcnow(),
             )
         )
+        return voices
 
     async def personal_data(self, user_id: int) -> dict[str, Any]:
         """UU PDP: everything held about this person, as plain JSON-ready data."""
@@ -163,6 +265,12 @@ class UserService:
             select(Notification).where(Notification.user_id == user_id).order_by(Notification.id)
         )
         roles = await self.session.scalars(select(Official).where(Official.user_id == user_id))
+        voices = await self.session.execute(
+            select(Usulan.code, UsulanVoice)
+            .join(UsulanVoice, UsulanVoice.usulan_id == Usulan.id)
+            .where(Usulan.submitter_id == user_id)
+            .order_by(UsulanVoice.id)
+        )
         draft = await self.session.get(Conversation, user_id)
         return {
             "profile": {
@@ -186,6 +294,11 @@ class UserService:
                 {"role": o.role, "wilayah": o.wilayah_code, "opd": o.opd_code,
                  "since": _iso(o.granted_at), "revoked": _iso(o.revoked_at)}
                 for o in roles
+            ],  # fmt: skip
+            "voice_notes": [
+                {"code": code, "field": v.field, "seconds": v.seconds, "transcript": v.transcript,
+                 "corrected": v.edited, "recording_kept": bool(v.sha256)}
+                for code, v in voices.all()
             ],  # fmt: skip
             "draft": ({"step": draft.state, **(draft.data or {})} if draft is not None else None),
         }

@@ -1,4 +1,5 @@
-"""The Musrenbang state machine (DESIGN §4): who may decide what, where, and what follows.
+"""The Musrenbang state machine (docs/architecture.md): who may decide what, where, and what
+follows.
 
 Every transition is checked here and nowhere else: the stage must be the usulan's current one,
 the usulan must be waiting, the actor's role must work that stage and their scope must cover
@@ -22,6 +23,7 @@ from backend.services.history import append_event
 from backend.services.intake import (
     DERIVED_FROM,
     RESIDENT_FIELDS,
+    VOICE_FIELDS,
     clean_text,
     draft_of,
     normalise_code,
@@ -31,7 +33,7 @@ from backend.services.intake import (
 )
 from backend.services.notifications import Outbox
 from backend.services.officials import Actor, Role
-from backend.storage.models import Opd, Support, Usulan, UsulanEvent, UsulanPhoto
+from backend.storage.models import Opd, Support, Usulan, UsulanEvent, UsulanPhoto, UsulanVoice
 
 STAGES = list(Stage)
 REASON_CODES = (
@@ -392,6 +394,13 @@ class WorkflowService:
             raise Conflict(f"{row.code} is not waiting for a revision")
         if "photos" in diff:
             await self._replace_photos(row.id, new_photos)
+        if changed_texts := [f for f in diff if f in VOICE_FIELDS]:
+            # Typed anew: those texts are no longer the transcript of a voice note.
+            await self.session.execute(
+                delete(UsulanVoice).where(
+                    UsulanVoice.usulan_id == row.id, UsulanVoice.field.in_(changed_texts)
+                )
+            )
         await append_event(
             self.session,
             usulan_id=row.id,

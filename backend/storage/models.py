@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -96,8 +97,8 @@ class Usulan(Base):
 
     __tablename__ = "usulan"
     __table_args__ = (
-        # The Musrenbang queues (DESIGN §4): one index per kind of scope, in queue order, so
-        # the first page of a queue is an index range scan whatever the table's size.
+        # The Musrenbang queues (docs/architecture.md): one index per kind of scope, in queue
+        # order, so the first page of a queue is an index range scan whatever the table's size.
         Index(
             "ix_usulan_queue_kecamatan",
             "stage", "decision", "kecamatan_code", "queue_rank", text("support_count DESC"),
@@ -153,6 +154,7 @@ class Usulan(Base):
     photos: Mapped[list[UsulanPhoto]] = relationship(
         lazy="raise", order_by="UsulanPhoto.position", cascade="all, delete-orphan"
     )
+    voice: Mapped[list[UsulanVoice]] = relationship(lazy="raise", cascade="all, delete-orphan")
 
     UNRANKED = 1_000_000
 
@@ -169,6 +171,24 @@ class UsulanPhoto(Base):
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     bytes: Mapped[int] = mapped_column(Integer)
+
+
+class UsulanVoice(Base):
+    """A text of the usulan that came from a voice note: the machine transcript as heard,
+    whether the resident corrected it, and the note itself (re-encoded Ogg/Opus without tags,
+    under MEDIA_DIR/audio, named by the SHA-256 of its bytes)."""
+
+    __tablename__ = "usulan_voice"
+    __table_args__ = (UniqueConstraint("usulan_id", "field"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    usulan_id: Mapped[int] = mapped_column(ForeignKey("usulan.id", ondelete="CASCADE"), index=True)
+    field: Mapped[str] = mapped_column(String(20))  # permasalahan or usulan
+    sha256: Mapped[str] = mapped_column(String(64))
+    seconds: Mapped[float] = mapped_column(Float)
+    bytes: Mapped[int] = mapped_column(Integer)
+    transcript: Mapped[str] = mapped_column(Text)
+    edited: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class UsulanEvent(Base):
@@ -202,6 +222,29 @@ class ProcessedUpdate(Base):
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     processed_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, index=True)
+
+
+class ProcessedMessage(Base):
+    """Channel message ids already handled, for channels whose ids are strings (WhatsApp's
+    `wamid`): a redelivered message is acknowledged, not processed twice."""
+
+    __tablename__ = "processed_messages"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    processed_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, index=True)
+
+
+class ChannelIdentity(Base):
+    """One of the ids a channel knows a person by (WhatsApp: the business-scoped user id and
+    the phone number's `wa_id`), so a payload carrying either finds the same user."""
+
+    __tablename__ = "channel_identities"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
 
 
 class Opd(Base):

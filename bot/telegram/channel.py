@@ -11,6 +11,7 @@ import asyncio
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -30,14 +31,16 @@ from aiogram.types import (
 )
 
 import locales
-from backend.domain import MAX_PHOTO_BYTES
-from backend.errors import PhotoRejected, Unavailable
-from backend.services.context import Backend
+from backend.domain import MAX_AUDIO_BYTES, MAX_AUDIO_SECONDS, MAX_PHOTO_BYTES
+from backend.errors import AudioRejected, PhotoRejected, Unavailable
 from backend.services.media import StoredPhoto
+from backend.services.transcription import Heard
+from backend.services.wiring import Backend
 from bot.telegram.render import REPLY_FLOOD_WAIT, callback_answer, send_replies
 from bot.telegram.translate import CHANNEL, chat_key, to_incoming
 from handlers.dispatch import MENU_COMMANDS, handle
-from handlers.events import Msg, prepared, say
+from handlers.events import Audio, Incoming, Msg, prepared, say
+from handlers.voice import listens
 
 log = logging.getLogger(__name__)
 
@@ -206,11 +209,14 @@ class TelegramChannel:
         if update.my_chat_member is not None:
             await self._on_member_change(update)
             return None
-        incoming = to_incoming(update, self._fetcher)
+        listener = self._listener if self.backend.transcriber.available else None
+        incoming = to_incoming(update, self._fetcher, listener)
         if incoming is None:
             return None
         callback_id = update.callback_query.id if update.callback_query else None
-        incoming = await prepared(incoming)  # photo downloaded and stored: no transaction waits
+        if isinstance(incoming.event, Audio):
+            incoming = await self._before_listening(incoming)
+        incoming = await prepared(incoming)  # photo stored, voice heard: no transaction waits
         try:
             async with self.backend.unit() as services:
                 if not await services.updates.first_time(CHANNEL, update.update_id):
@@ -290,6 +296,57 @@ class TelegramChannel:
                 await services.users.set_reachable(CHANNEL, external_id, reachable)
         except Unavailable:
             log.warning("could not mark a chat unreachable: database unavailable")
+
+    # --- voice notes --------------------------------------------------------------------
+
+    async def _before_listening(self, incoming: Incoming) -> Incoming:
+        """Hear a voice note only where the conversation takes one, and say "listening" at
+        once: the transcript takes seconds. Elsewhere the step answers without it."""
+        event = incoming.event
+        assert isinstance(event, Audio)
+        async with self.backend.unit() as services:
+            language = await listens(incoming, services)
+        too_long = (event.duration or 0) > MAX_AUDIO_SECONDS
+        if language is None or too_long:
+            reason = "too_long" if too_long else "not_here"
+
+            async def refused() -> Heard:
+                raise AudioRejected(reason)
+
+            return replace(incoming, event=replace(event, load=refused))
+        try:
+            await send_replies(
+                self.bot,
+                int(incoming.sender.chat_id),
+                [say(Msg("voice.listening", {"max": MAX_AUDIO_SECONDS}))],
+                language,
+                None,
+                flood_wait=REPLY_FLOOD_WAIT,
+            )
+        except TelegramAPIError:
+            log.warning("could not say 'listening'; the transcript follows anyway")
+        return incoming
+
+    def _listener(self, file_id: str) -> Callable[[], Awaitable[Heard]]:
+        async def load() -> Heard:
+            try:
+                file = await self.bot.get_file(file_id)
+                if (file.file_size or 0) > MAX_AUDIO_BYTES or not file.file_path:
+                    raise AudioRejected("too_large" if file.file_path else "not_audio")
+                buffer = await self.bot.download_file(file.file_path, timeout=60)
+                assert buffer is not None
+                data = buffer.read()
+            except AudioRejected:
+                raise
+            except TelegramBadRequest as exc:
+                too_big = "too big" in exc.message.lower()
+                raise AudioRejected("too_large" if too_big else "download_failed") from None
+            except Exception as exc:  # noqa: BLE001 - a failed download: "send it once more"
+                log.warning("voice note download failed: %s", type(exc).__name__)
+                raise AudioRejected("download_failed") from None
+            return await self.backend.transcriber.listen(data, self.backend.media)
+
+        return load
 
     # --- photos -------------------------------------------------------------------------
 

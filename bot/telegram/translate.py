@@ -8,7 +8,9 @@ from collections.abc import Awaitable, Callable
 from aiogram.types import CallbackQuery, Message, Update
 
 from backend.services.media import StoredPhoto
+from backend.services.transcription import Heard
 from handlers.events import (
+    Audio,
     ButtonPress,
     Command,
     Contact,
@@ -26,6 +28,8 @@ log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 # file id -> the photo's `load` (download, check, store)
 Fetcher = Callable[[str], Callable[[], Awaitable[StoredPhoto]]]
+# file id -> the voice note's `load` (download, check, store, transcribe); None: no listening
+Listener = Callable[[str], Callable[[], Awaitable[Heard]]]
 
 
 def chat_key(update: Update) -> str | None:
@@ -41,14 +45,16 @@ def chat_key(update: Update) -> str | None:
     return None
 
 
-def to_incoming(update: Update, fetcher: Fetcher) -> Incoming | None:
+def to_incoming(
+    update: Update, fetcher: Fetcher, listener: Listener | None = None
+) -> Incoming | None:
     """A neutral event for a private message or button press; None for everything else
     (edited messages, group and channel posts, reactions), which the bot ignores on purpose."""
     if update.message is not None and update.message.chat.type == "private":
         message = update.message
         if message.from_user is None:
             return None
-        event = _message_event(message, fetcher)
+        event = _message_event(message, fetcher, listener)
         return Incoming(
             sender=_sender(message.from_user, str(message.chat.id)),
             event=event,
@@ -85,7 +91,7 @@ def _storable(text: str) -> str:
     return text.replace("\x00", "")
 
 
-def _message_event(message: Message, fetcher: Fetcher) -> Event:
+def _message_event(message: Message, fetcher: Fetcher, listener: Listener | None) -> Event:
     if message.text is not None:
         text = _storable(message.text)
         if text.startswith("/"):
@@ -117,6 +123,13 @@ def _message_event(message: Message, fetcher: Fetcher) -> Event:
                 caption=message.caption,
             )
         return Unsupported("document")
+    sound = message.voice or message.audio
+    if sound is not None and listener is not None:
+        return Audio(
+            load=listener(sound.file_id),
+            kind="voice" if message.voice is not None else "audio",
+            duration=sound.duration,
+        )
     for kind in ("sticker", "voice", "audio", "video", "video_note"):
         if getattr(message, kind, None) is not None:
             return Unsupported(kind)

@@ -745,15 +745,19 @@ class BotApiStandIn:
         }
         return self._update("message", msg)
 
-    def voice_update(self, user_id: int, *, duration: int = 4) -> dict[str, Any]:
+    def voice_update(
+        self, user_id: int, *, duration: int = 4, file_id: str | None = None
+    ) -> dict[str, Any]:
+        """A voice note; with ``file_id`` the one registered by add_file (served on getFile)."""
         msg = self._user_message(user_id)
         self._file_seq += 1
+        stored = self._files.get(file_id) if file_id is not None else None
         msg["voice"] = {
-            "file_id": f"AwACAgUAAxkBAAE{self._file_seq:06d}",
+            "file_id": file_id or f"AwACAgUAAxkBAAE{self._file_seq:06d}",
             "file_unique_id": f"AgADvoice{self._file_seq}",
             "duration": duration,
             "mime_type": "audio/ogg",
-            "file_size": 6_000 * duration,
+            "file_size": stored.info["file_size"] if stored else 6_000 * duration,
         }
         return self._update("message", msg)
 

@@ -33,6 +33,7 @@ from backend.services.rembuk import RembukService
 from backend.services.security import SecurityLog
 from backend.services.support import SupportService
 from backend.services.throttle import Limits, Throttle
+from backend.services.transcription import Transcriber
 from backend.services.updates import UpdateLog
 from backend.services.users import UserService
 from backend.services.wilayah import WilayahIndex, index_from_db
@@ -51,6 +52,13 @@ class Backend:
         self.engine = engine or create_engine(settings.database_url)
         self.sessionmaker = create_sessionmaker(self.engine)
         self.media = MediaStore(settings.media_dir)
+        self.transcriber = Transcriber(
+            settings.transcribe_model,
+            model_dir=settings.model_dir,
+            workers=settings.transcribe_workers,
+            threads=settings.transcribe_threads,
+            queue=settings.transcribe_queue,
+        )
         self.categories: tuple[Category, ...] = load_categories(settings.categories_file)
         self.categories_by_key = {c.key: c for c in self.categories}
         self.wilayah = WilayahIndex.from_rows(())
@@ -77,6 +85,7 @@ class Backend:
             )
 
     async def close(self) -> None:
+        self.transcriber.close()
         await self.engine.dispose()
 
     @asynccontextmanager

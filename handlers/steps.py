@@ -10,10 +10,21 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from backend.services.context import Services
 from backend.services.conversations import IDLE, ConversationState
 from backend.services.users import UserView
-from handlers.events import Event, Incoming, Msg, Notice, Photo, Reply, Say, Unsupported, say
+from backend.services.wiring import Services
+from handlers.events import (
+    Audio,
+    Event,
+    Incoming,
+    Msg,
+    Notice,
+    Photo,
+    Reply,
+    Say,
+    Unsupported,
+    say,
+)
 
 PromptFn = Callable[["Ctx"], list[Reply]]
 HandleFn = Callable[["Ctx", Event], Awaitable[list[Reply]]]
@@ -89,7 +100,11 @@ def unexpected(ctx: Ctx, event: Event) -> list[Reply]:
         if ctx.data.get("last_album") == event.media_group_id:
             return []  # the rest of an album already answered once
         ctx.data["last_album"] = event.media_group_id
+    if isinstance(event, Audio):  # the channel listens, but not at this step
+        return [say("voice.not_here"), *prompt_of(ctx)]
     kind = event.kind if isinstance(event, Unsupported) else type(event).__name__.lower()
+    if isinstance(event, Photo) and "photos" in ctx.data.get("draft", {}):
+        kind = "photo_late"  # the photo step is behind: say how to change the photos
     key = f"common.unexpected.{kind}"
     return [say(Msg(key)), *prompt_of(ctx)]
 

@@ -13,11 +13,14 @@ from fastapi import FastAPI
 
 from backend.api.app import create_api
 from backend.api.export import shutdown_export_pool
-from backend.services.context import Backend
+from backend.services.wiring import Backend
 from backend.settings import Settings
 from bot.delivery import DeliveryWorker
 from bot.telegram.channel import TelegramChannel
 from bot.telegram.webhook import webhook_router
+from bot.whatsapp.channel import WEBHOOK_PATH as WHATSAPP_WEBHOOK_PATH
+from bot.whatsapp.channel import WhatsAppChannel
+from bot.whatsapp.webhook import router as whatsapp_router
 
 log = logging.getLogger(__name__)
 WEBHOOK_SECRET_FORMAT = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -29,6 +32,14 @@ class ConfigurationError(Exception):
 
 def check_settings(settings: Settings) -> None:
     """Refuse to start a webhook that anyone could post to, or that Telegram cannot reach."""
+    if settings.whatsapp_token is not None:
+        missing = [
+            f"MUSRENBOT_WHATSAPP_{name.upper()}"
+            for name in ("phone_number_id", "app_secret", "verify_token")
+            if getattr(settings, f"whatsapp_{name}") is None
+        ]
+        if missing:
+            raise ConfigurationError(f"WhatsApp needs {', '.join(missing)} as well")
     if settings.telegram_token is None or settings.telegram_mode != "webhook":
         return
     secret = settings.telegram_webhook_secret
@@ -46,7 +57,18 @@ def check_settings(settings: Settings) -> None:
         raise ConfigurationError("MUSRENBOT_PUBLIC_URL is required in webhook mode")
 
 
-def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
+def listen_url(host: str, port: int) -> str:
+    """The address a browser on this machine opens for a server listening on `host`."""
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - every interface: this machine is one
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def create_app(
+    settings: Settings, backend: Backend | None = None, *, listen_url: str | None = None
+) -> FastAPI:
+    """`listen_url`: where this process serves (e.g. http://127.0.0.1:8080), for the log line
+    that says where the dashboard is when no public URL is set."""
     check_settings(settings)
     backend = backend or Backend(settings)
     channel: TelegramChannel | None = None
@@ -57,9 +79,14 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
             api_url=settings.telegram_api_url,
         )
 
+    whatsapp = _whatsapp_channel(settings, backend)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await backend.start()
+        site = (settings.public_url or listen_url or "").rstrip("/")
+        if site:
+            log.info("dashboard at %s/dashboard (API documentation at %s/docs)", site, site)
         stop = asyncio.Event()
         worker: asyncio.Task[None] | None = None
         if channel is None:
@@ -68,15 +95,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
                 "(or try the conversation with `musrenbot chat`)"
             )
         else:
-            await channel.set_commands()
-            if settings.telegram_mode == "webhook":
-                assert settings.public_url and settings.telegram_webhook_secret
-                await channel.start_webhook(
-                    settings.public_url, settings.telegram_webhook_secret.get_secret_value()
-                )
-            else:
-                await channel.start_polling()
-                log.info("Telegram bot polling for updates")
+            await _start_channel(channel, settings)
             if settings.run_worker:
                 delivery = DeliveryWorker(backend, channel.bot, settings)
                 worker = asyncio.create_task(delivery.run(stop))
@@ -92,6 +111,8 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
                 await asyncio.wait_for(worker, 30)
             if channel is not None:
                 await channel.close()
+            if whatsapp is not None:
+                await whatsapp.close()
             await backend.close()
             shutdown_export_pool()
 
@@ -103,4 +124,36 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
             webhook_router(channel, settings.telegram_webhook_secret.get_secret_value())
         )
     app.state.telegram = channel
+    if whatsapp is not None:
+        app.include_router(whatsapp_router)
+        log.info("WhatsApp webhook served at %s", WHATSAPP_WEBHOOK_PATH)
+    app.state.whatsapp = whatsapp
     return app
+
+
+def _whatsapp_channel(settings: Settings, backend: Backend) -> WhatsAppChannel | None:
+    if settings.whatsapp_token is None:
+        return None
+    assert settings.whatsapp_phone_number_id is not None  # check_settings made sure
+    assert settings.whatsapp_app_secret and settings.whatsapp_verify_token
+    return WhatsAppChannel(
+        backend,
+        token=settings.whatsapp_token.get_secret_value(),
+        phone_number_id=settings.whatsapp_phone_number_id,
+        app_secret=settings.whatsapp_app_secret.get_secret_value(),
+        verify_token=settings.whatsapp_verify_token.get_secret_value(),
+        api_url=settings.whatsapp_api_url,
+        api_version=settings.whatsapp_api_version,
+    )
+
+
+async def _start_channel(channel: TelegramChannel, settings: Settings) -> None:
+    await channel.set_commands()
+    if settings.telegram_mode == "webhook":
+        assert settings.public_url and settings.telegram_webhook_secret
+        await channel.start_webhook(
+            settings.public_url, settings.telegram_webhook_secret.get_secret_value()
+        )
+    else:
+        await channel.start_polling()
+        log.info("Telegram bot polling for updates")

@@ -1,0 +1,1 @@
+"""The WhatsApp channel (Cloud API): webhook in, neutral events in, replies out."""
