@@ -119,6 +119,7 @@ LIMITS: dict[str, TextLimit | NumberLimit] = {
     "latitude": NumberLimit("usulan.latitude", Decimal(-90), Decimal(90), 6, rounds=True),
     "longitude": NumberLimit("usulan.longitude", Decimal(-180), Decimal(180), 6, rounds=True),
     "beneficiaries": NumberLimit("usulan.beneficiaries", Decimal(1), Decimal(99_999_999)),
+    "beneficiaries_unit": TextLimit("usulan.beneficiaries_unit", 8),
     "id": NumberLimit("notifications.id", Decimal(1), Decimal(INT32_MAX)),
     "attendance": NumberLimit("rembuk.attendance_total", Decimal(0), Decimal(1_000_000)),
 }

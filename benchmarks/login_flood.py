@@ -129,7 +129,7 @@ def start_service(
 
 async def enrol_official(url: str) -> None:
     """A real official with a password, so some of the flood's usernames exist."""
-    from backend.services.officials import Role
+    from backend.services.officials import Role, system_actor
     from backend.services.wiring import Backend
     from backend.settings import Settings
 
@@ -138,7 +138,10 @@ async def enrol_official(url: str) -> None:
     try:
         async with backend.unit() as s:
             user_id = await s.officials.official_user("Operator Kecamatan Medan Kota")
-            await s.officials.grant(user_id, Role.OPERATOR_KECAMATAN, wilayah_code="12.71.01")
+            await s.officials.grant(
+                user_id, Role.OPERATOR_KECAMATAN, wilayah_code="12.71.01",
+                granted_by=system_actor(REGION),
+            )  # fmt: skip
             await s.officials.set_password(user_id, REAL_USERNAME, "rahasia-sekali-123")
     finally:
         await backend.close()

@@ -78,7 +78,7 @@ from backend.domain import Stage  # noqa: E402
 from backend.services.categories import load_categories, load_opds  # noqa: E402
 from backend.services.history import event_hash  # noqa: E402
 from backend.services.intake import CODE_ALPHABET  # noqa: E402
-from backend.services.officials import Actor, Role  # noqa: E402
+from backend.services.officials import Actor, Role, system_actor  # noqa: E402
 from backend.services.queues import COUNT_CAP, QueueFilter  # noqa: E402
 from backend.services.wilayah import iter_wilayah_rows, load_region  # noqa: E402
 from backend.services.wiring import Backend  # noqa: E402
@@ -839,7 +839,9 @@ async def enrol(backend: Backend, role: Role, wilayah: str) -> tuple[str, Actor]
         await s.users.record_consent(user.id, f"{role.value} {wilayah}")
         user_id = user.id
     async with backend.unit() as s:
-        invite = await s.officials.create_invite(role, wilayah_code=wilayah)
+        invite = await s.officials.create_invite(
+            role, wilayah_code=wilayah, created_by=system_actor(backend.settings.region)
+        )
         actor = await s.officials.claim(user_id, invite.code)
         token = await s.officials.create_token(user_id, "benchmark")
     return token, actor  # fmt: skip
@@ -1092,7 +1094,7 @@ async def bench_export(
             rows = await parts["all_rows"].time(lambda s=s: s.queues.all_rows(actor, wanted), 1)
             codes = [r.code for r in rows]
             recommendations = await parts["recommendations"].time(
-                lambda s=s, codes=codes: s.queues.recommendations(codes), 1
+                lambda s=s, codes=codes: s.queues.recommendations(actor, codes), 1
             )
 
         async def table_of(rows: Any = rows, recs: Any = recommendations) -> list[list[Any]]:

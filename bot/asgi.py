@@ -6,8 +6,8 @@ import asyncio
 import gc
 import logging
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -71,16 +71,30 @@ def create_app(
     that says where the dashboard is when no public URL is set."""
     check_settings(settings)
     backend = backend or Backend(settings)
-    channel: TelegramChannel | None = None
-    if settings.telegram_token is not None:
-        channel = TelegramChannel(
-            backend,
-            token=settings.telegram_token.get_secret_value(),
-            api_url=settings.telegram_api_url,
-        )
-
+    telegram = _telegram_channel(settings, backend)
     whatsapp = _whatsapp_channel(settings, backend)
+    app = create_api(backend)
+    app.router.lifespan_context = _lifespan(backend, settings, telegram, whatsapp, listen_url)
+    if telegram is not None and settings.telegram_mode == "webhook":
+        assert settings.telegram_webhook_secret is not None
+        app.include_router(
+            webhook_router(telegram, settings.telegram_webhook_secret.get_secret_value())
+        )
+    app.state.telegram = telegram
+    if whatsapp is not None:
+        app.include_router(whatsapp_router)
+        log.info("WhatsApp webhook served at %s", WHATSAPP_WEBHOOK_PATH)
+    app.state.whatsapp = whatsapp
+    return app
 
+
+def _lifespan(
+    backend: Backend,
+    settings: Settings,
+    telegram: TelegramChannel | None,
+    whatsapp: WhatsAppChannel | None,
+    listen_url: str | None,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await backend.start()
@@ -88,17 +102,7 @@ def create_app(
         if site:
             log.info("dashboard at %s/dashboard (API documentation at %s/docs)", site, site)
         stop = asyncio.Event()
-        worker: asyncio.Task[None] | None = None
-        if channel is None:
-            log.info(
-                "Telegram bot off: set MUSRENBOT_TELEGRAM_TOKEN to enable it "
-                "(or try the conversation with `musrenbot chat`)"
-            )
-        else:
-            await _start_channel(channel, settings)
-            if settings.run_worker:
-                delivery = DeliveryWorker(backend, channel.bot, settings)
-                worker = asyncio.create_task(delivery.run(stop))
+        worker = await _start_telegram(telegram, backend, settings, stop)
         # Everything loaded so far lives as long as the process: keep it out of the garbage
         # collector's full passes, which otherwise pause every request for a noticeable while.
         gc.collect()
@@ -109,26 +113,38 @@ def create_app(
             stop.set()
             if worker is not None:
                 await asyncio.wait_for(worker, 30)
-            if channel is not None:
-                await channel.close()
+            if telegram is not None:
+                await telegram.close()
             if whatsapp is not None:
                 await whatsapp.close()
             await backend.close()
             shutdown_export_pool()
 
-    app = create_api(backend)
-    app.router.lifespan_context = lifespan
-    if channel is not None and settings.telegram_mode == "webhook":
-        assert settings.telegram_webhook_secret is not None
-        app.include_router(
-            webhook_router(channel, settings.telegram_webhook_secret.get_secret_value())
+    return lifespan
+
+
+def _telegram_channel(settings: Settings, backend: Backend) -> TelegramChannel | None:
+    if settings.telegram_token is None:
+        return None
+    return TelegramChannel(
+        backend, token=settings.telegram_token.get_secret_value(), api_url=settings.telegram_api_url
+    )
+
+
+async def _start_telegram(
+    channel: TelegramChannel | None, backend: Backend, settings: Settings, stop: asyncio.Event
+) -> asyncio.Task[None] | None:
+    """Start the bot (and the delivery worker, which sends through it); None when it is off."""
+    if channel is None:
+        log.info(
+            "Telegram bot off: set MUSRENBOT_TELEGRAM_TOKEN to enable it "
+            "(or try the conversation with `musrenbot chat`)"
         )
-    app.state.telegram = channel
-    if whatsapp is not None:
-        app.include_router(whatsapp_router)
-        log.info("WhatsApp webhook served at %s", WHATSAPP_WEBHOOK_PATH)
-    app.state.whatsapp = whatsapp
-    return app
+        return None
+    await _start_channel(channel, settings)
+    if not settings.run_worker:
+        return None
+    return asyncio.create_task(DeliveryWorker(backend, channel.bot, settings).run(stop))
 
 
 def _whatsapp_channel(settings: Settings, backend: Backend) -> WhatsAppChannel | None:

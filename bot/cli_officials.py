@@ -10,7 +10,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from backend.errors import DomainError
-from backend.services.officials import IssuedToken, Role
+from backend.services.officials import Actor, IssuedToken, Role, system_actor
 from backend.services.wiring import Backend, Services
 from backend.settings import Settings
 
@@ -21,13 +21,16 @@ official_app = typer.Typer(no_args_is_help=True, help="Officials, their logins a
 audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident history of every usulan.")
 
 
-def _run(work: Callable[[Services], Awaitable[T]]) -> T:
+def _run(work: Callable[[Services, Actor], Awaitable[T]]) -> T:
+    """Run `work` in one unit of work as the deployment's operator: an admin of the region."""
+
     async def main() -> T:
-        backend = Backend(Settings())
+        settings = Settings()
+        backend = Backend(settings)
         await backend.start()
         try:
             async with backend.unit() as services:
-                return await work(services)
+                return await work(services, system_actor(settings.region))
         finally:
             await backend.close()
 
@@ -49,9 +52,9 @@ def invite_create(
 ) -> None:
     """Issue an invite code; the official sends `/daftar CODE` to the bot (or opens the link)."""
 
-    async def work(services: Services) -> None:
+    async def work(services: Services, operator: Actor) -> None:
         created = await services.officials.create_invite(
-            role, wilayah_code=wilayah, opd_code=opd, ttl=timedelta(days=days)
+            role, wilayah_code=wilayah, opd_code=opd, created_by=operator, ttl=timedelta(days=days)
         )
         typer.echo(f"invite {created.invite.id}: {created.code}")
         typer.echo(f"  role {role.value}, scope {wilayah or opd}, expires "
@@ -63,8 +66,8 @@ def invite_create(
 
 @invite_app.command("list")
 def invite_list() -> None:
-    async def work(services: Services) -> None:
-        for i in await services.officials.list_invites():
+    async def work(services: Services, operator: Actor) -> None:
+        for i in await services.officials.list_invites(operator):
             state = "revoked" if i.revoked else "claimed" if i.claimed else "open"
             typer.echo(f"{i.id:>5}  …{i.code_hint}  {i.role:<19} "
                        f"{i.wilayah_code or i.opd_code or '':<14} {state:<8} "
@@ -75,8 +78,8 @@ def invite_list() -> None:
 
 @invite_app.command("revoke")
 def invite_revoke(invite_id: int) -> None:
-    async def work(services: Services) -> None:
-        await services.officials.revoke_invite(invite_id)
+    async def work(services: Services, operator: Actor) -> None:
+        await services.officials.revoke_invite(invite_id, operator)
         typer.echo(f"invite {invite_id} revoked")
 
     _run(work)
@@ -95,9 +98,11 @@ def official_create(
 ) -> None:
     """Create an official with a login, without a chat account (e.g. the first Bappeda admin)."""
 
-    async def work(services: Services) -> None:
+    async def work(services: Services, operator: Actor) -> None:
         user_id = await services.officials.official_user(name)
-        await services.officials.grant(user_id, role, wilayah_code=wilayah, opd_code=opd)
+        await services.officials.grant(
+            user_id, role, wilayah_code=wilayah, opd_code=opd, granted_by=operator
+        )
         await services.officials.set_password(user_id, username, password)
         typer.echo(f"official {username} ({role.value}) created")
 
@@ -111,7 +116,7 @@ def official_token(
 ) -> None:
     """Create an API token for an official (MUSRENBOT_TOKEN_DAYS); it is shown once."""
 
-    async def work(services: Services) -> None:
+    async def work(services: Services, operator: Actor) -> None:
         user_id = await services.officials.user_by_username(username)
         issued = await services.officials.issue_token(user_id, name)
         _print_issued(issued)
@@ -138,8 +143,8 @@ def official_tokens(
 ) -> None:
     """API tokens, Open311 keys and login sessions, newest first; never the token itself."""
 
-    async def work(services: Services) -> None:
-        rows = await services.officials.list_tokens(username=username)
+    async def work(services: Services, operator: Actor) -> None:
+        rows = await services.officials.list_tokens(operator, username=username)
         typer.echo(f"{'id':>6}  {'owner':<24} {'name':<24} {'created':<20} {'expires':<20} "
                    f"{'last used':<20} revoked")  # fmt: skip
         for t in rows:
@@ -154,8 +159,8 @@ def official_tokens(
 def official_revoke_token(token_id: int) -> None:
     """Revoke one API token, Open311 key or login session by its id (see `tokens`)."""
 
-    async def work(services: Services) -> None:
-        revoked = await services.officials.revoke_token_id(token_id)
+    async def work(services: Services, operator: Actor) -> None:
+        revoked = await services.officials.revoke_token_id(token_id, operator)
         typer.echo(f"token {revoked.id} ({revoked.owner}, {revoked.name}) revoked")
 
     _run(work)
@@ -166,7 +171,7 @@ def audit_verify() -> None:
     """Check every usulan's hash chain; name the broken ones. Exit 1 when any is broken."""
     from backend.services.audit import verify
 
-    async def work(services: Services) -> bool:
+    async def work(services: Services, operator: Actor) -> bool:
         report = await verify(services.session)
         typer.echo(f"{report.usulan} usulan, {report.events} events checked")
         for broken in report.broken:
@@ -187,8 +192,8 @@ outbox_app = typer.Typer(no_args_is_help=True, help="Notifications waiting to be
 def outbox_status() -> None:
     """Counts per state, the oldest due notification, and the latest dead letters."""
 
-    async def work(services: Services) -> None:
-        status = await services.delivery.status()
+    async def work(services: Services, operator: Actor) -> None:
+        status = await services.delivery.status(operator)
         for state, count in status.counts.items():
             typer.echo(f"{state:<8} {count}")
         oldest = f"{status.oldest_due:%Y-%m-%d %H:%M:%S} UTC" if status.oldest_due else "-"
@@ -207,8 +212,8 @@ def outbox_retry(
 ) -> None:
     """Send dead letters again (after fixing what made them fail)."""
 
-    async def work(services: Services) -> None:
-        count = await services.delivery.retry_dead(ids or None)
+    async def work(services: Services, operator: Actor) -> None:
+        count = await services.delivery.retry_dead(operator, ids or None)
         typer.echo(f"{count} notification(s) queued again")
 
     _run(work)
@@ -220,7 +225,7 @@ def open311_key(
 ) -> None:
     """Create an API key with which an Open311 client may submit usulan; it is shown once."""
 
-    async def work(services: Services) -> None:
+    async def work(services: Services, operator: Actor) -> None:
         _print_issued(await services.officials.issue_client_key(client))
 
     _run(work)
@@ -230,8 +235,8 @@ def open311_key(
 def official_list() -> None:
     """Every role granted, active or revoked, with its scope."""
 
-    async def work(services: Services) -> None:
-        for o in await services.officials.list_officials():
+    async def work(services: Services, operator: Actor) -> None:
+        for o in await services.officials.list_officials(operator):
             state = "revoked" if o.revoked_at else "active"
             typer.echo(
                 f"{o.id:>5}  {o.role:<19} {o.wilayah_code or o.opd_code or '':<14} "
@@ -245,8 +250,8 @@ def official_list() -> None:
 def official_revoke(official_id: int) -> None:
     """Take a role away (its holder can no longer act, log in or use API tokens with it)."""
 
-    async def work(services: Services) -> None:
-        await services.officials.revoke_official(official_id)
+    async def work(services: Services, operator: Actor) -> None:
+        await services.officials.revoke_official(official_id, operator)
         typer.echo(f"official {official_id} revoked")
 
     _run(work)

@@ -34,6 +34,7 @@ from backend.settings import Settings
 from backend.storage.models import utcnow
 from bot.telegram.render import send_replies
 from bot.telegram.translate import CHANNEL
+from handlers.events import Say
 from handlers.notify import combine
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,8 @@ def quiet_until(
 # Pace a little under the configured rate: sends leave on their slots, but the network can
 # bunch their arrival, and Telegram counts arrivals.
 RATE_MARGIN = 0.97
+# How long Telegram counts a message against the overall rate.
+WINDOW = 1.0
 
 
 class Pacer:
@@ -83,7 +86,12 @@ class Pacer:
         # Besides even spacing, never more than this many sends in any one second: after the
         # process was held up (a busy machine), sends whose slots passed would go together.
         self.per_window = max(1, int(per_second * RATE_MARGIN))
-        self.window: deque[float] = deque()
+        # Telegram counts a send from when it arrives, which is somewhere between its start
+        # and its answer; so a send holds its place in the window from its start until one
+        # second after its answer. Counting from the start alone let a late arrival land in
+        # the same second as the sends after it.
+        self.in_flight = 0
+        self.window: deque[float] = deque()  # when each answered send stops counting
         self.chat_interval = chat_interval
         self.group_interval = group_interval
         self.monotonic = monotonic
@@ -99,14 +107,21 @@ class Pacer:
         return max(0.0, self.next_chat.get(chat_id, 0.0) - self.monotonic())
 
     def window_wait(self) -> float:
-        """0 when a send may go now (and it is counted); else how long until one may."""
+        """0 when a send may go now (it counts until `answered`); else how long until one may."""
         now = self.monotonic()
-        while self.window and now - self.window[0] >= 1.0:
+        while self.window and self.window[0] <= now:
             self.window.popleft()
-        if len(self.window) >= self.per_window:
-            return self.window[0] + 1.0 - now
-        self.window.append(now)
+        if self.in_flight + len(self.window) >= self.per_window:
+            # Only sends still in flight: look again after one slot.
+            return self.window[0] - now if self.window else self.interval
+        self.in_flight += 1
         return 0.0
+
+    def answered(self) -> None:
+        """The send let through by `window_wait` has its answer (or failed): it counts one
+        second more."""
+        self.in_flight = max(0, self.in_flight - 1)
+        self.window.append(self.monotonic() + WINDOW)
 
     def pause_left(self) -> float:
         return max(0.0, self.paused_until - self.monotonic())
@@ -224,6 +239,7 @@ class DeliveryWorker:
                 await services.delivery.later(ids, utcnow() + timedelta(seconds=busy))
             result.held += len(ids)
             return
+        message = combine([(i.template, i.params) for i in items])
         await asyncio.sleep(self.pacer.reserve(first.chat_id))
         # A 429 may have come while this one waited, or the second may already be full.
         while True:
@@ -231,9 +247,8 @@ class DeliveryWorker:
             if wait <= 0:
                 break
             await asyncio.sleep(wait)
-        message = combine([(i.template, i.params) for i in items])
         try:
-            await send_replies(self.bot, int(first.chat_id), [message], first.language)
+            await self._send(int(first.chat_id), message, first.language)
         except TelegramRetryAfter as exc:
             # Telegram says slow down: stop all sending for that long; no attempt is counted.
             self.pacer.pause(exc.retry_after)
@@ -265,3 +280,10 @@ class DeliveryWorker:
         async with self.backend.unit() as services:
             await services.delivery.sent(ids)
         result.sent += len(ids)
+
+    async def _send(self, chat_id: int, message: Say, language: str) -> None:
+        try:
+            await send_replies(self.bot, chat_id, [message], language)
+        finally:
+            # Before the outcome is settled, which takes a database round trip.
+            self.pacer.answered()

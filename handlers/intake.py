@@ -40,7 +40,7 @@ from handlers.events import (
     Text,
     say,
 )
-from handlers.parsing import parse_address, parse_count, parse_volume
+from handlers.parsing import parse_address, parse_beneficiaries, parse_volume
 from handlers.steps import Ctx, reprompt, stale_button, step, unexpected
 from handlers.voice import forget, hear, listens_at
 
@@ -477,18 +477,24 @@ def _ask_beneficiaries(ctx: Ctx) -> list[Reply]:
 async def on_beneficiaries(ctx: Ctx, event: Event) -> list[Reply]:
     if is_skip(ctx, event):
         ctx.draft.pop("beneficiaries", None)
+        ctx.draft.pop("beneficiaries_unit", None)
         return advance(ctx)
     if isinstance(event, ButtonPress):
         return stale_button()
     if not isinstance(event, Text):
         return unexpected(ctx, event)
-    count = parse_count(event.text[:100])
-    if count is None:
+    parsed = parse_beneficiaries(event.text[:100])
+    if parsed is None:
         return reprompt(ctx, "intake.beneficiaries_invalid")
+    count, unit = parsed
     if count > number_limit("beneficiaries").high:
         limit = int(number_limit("beneficiaries").high)
         return reprompt(ctx, Msg("intake.beneficiaries_limit", {"max": limit}))
     ctx.draft["beneficiaries"] = count
+    if unit is not None:
+        ctx.draft["beneficiaries_unit"] = unit
+    else:
+        ctx.draft.pop("beneficiaries_unit", None)
     return advance(ctx)
 
 
@@ -522,11 +528,13 @@ def summary_lines(ctx: Ctx) -> list[Msg]:
         else []
     )  # fmt: skip
     revise = ctx.data.get("revise")
-    title = (
-        Msg("revise.summary_title", {"code": revise["code"], "note": revise.get("note") or none})
-        if revise is not None
-        else Msg("summary.title")
-    )
+    if revise is not None:
+        note = revise.get("note") or none
+        title = Msg("revise.summary_title", {"code": revise["code"], "note": note})
+    elif behalf is not None:  # the official checks a resident's usulan, not their own
+        title = Msg("summary.title_on_behalf", {"name": behalf.get("name") or none})
+    else:
+        title = Msg("summary.title")
     return [
         title,
         *resident,
@@ -541,7 +549,11 @@ def summary_lines(ctx: Ctx) -> list[Msg]:
                 "request": d.get("usulan") or none,
                 "volume": volume,
                 "photos": len(d.get("photos") or []),
-                "beneficiaries": d.get("beneficiaries") or none,
+                "beneficiaries": (
+                    " ".join(str(x) for x in (d["beneficiaries"], d.get("beneficiaries_unit")) if x)
+                    if d.get("beneficiaries")
+                    else none
+                ),
             },
         ),
         *([Msg("summary.from_voice")] if d.get("voice") else []),

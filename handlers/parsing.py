@@ -128,6 +128,24 @@ def parse_count(text: str) -> int | None:
     return value if value > 0 else None  # its upper limit is the conversation's to say
 
 
+# Who is counted: households, people or houses, as residents write them.
+_BENEFICIARY_UNITS = (
+    ("KK", re.compile(r"\b(kk|kepala\s+keluarga|keluarga|household|households|families)\b")),
+    ("orang", re.compile(r"\b(orang|jiwa|warga|penduduk|people|persons?|residents?)\b")),
+    ("rumah", re.compile(r"\b(rumah|houses?|homes?)\b")),
+)
+
+
+def parse_beneficiaries(text: str) -> tuple[int, str | None] | None:
+    """'sekitar 60 KK' -> (60, 'KK'); '±1.500 jiwa' -> (1500, 'orang'); '200' -> (200, None)."""
+    count = parse_count(text)
+    if count is None:
+        return None
+    lowered = text.lower()
+    unit = next((name for name, pattern in _BENEFICIARY_UNITS if pattern.search(lowered)), None)
+    return count, unit
+
+
 @dataclass(frozen=True)
 class Address:
     dusun: str | None = None

@@ -45,6 +45,7 @@ from handlers.events import (
     UnsupportedKind,
     prepared,
 )
+from tests.officials import OPERATOR
 
 CODE_RE = re.compile(r"\b[2-9A-Z]{4}-[2-9A-Z]{4}\b")
 
@@ -277,7 +278,9 @@ async def _neighbour_usulan(r: Resident) -> str:
 async def _enrol_kepala_desa(r: Resident) -> None:
     """This person becomes the kepala desa of Pasar Baru by claiming an invite in the chat."""
     async with r.backend.unit() as services:
-        invite = await services.officials.create_invite(Role.KEPALA_DESA, wilayah_code=PASAR_BARU)
+        invite = await services.officials.create_invite(
+            Role.KEPALA_DESA, wilayah_code=PASAR_BARU, created_by=OPERATOR
+        )
     await r.send(f"/daftar {invite.code}")
 
 

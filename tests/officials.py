@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backend.domain import Decision, Stage
-from backend.services.officials import Actor, Role
+from backend.services.officials import Actor, Role, system_actor
 from backend.services.wiring import Backend
 from backend.services.workflow import DecisionRequest
 
@@ -15,6 +15,7 @@ PASAR_BARU = "12.71.01.1001"  # Kelurahan Pasar Baru, Kec. Medan Kota
 PUSAT_PASAR = "12.71.01.1002"  # Kelurahan Pusat Pasar, Kec. Medan Kota
 MEDAN_KOTA = "12.71.01"
 LABUHAN_DELI = "12.71.12.1001"  # Kec. Medan Marelan: another kecamatan
+OPERATOR = system_actor("12.71")  # the command line of the Kota Medan deployment
 _ids = itertools.count(10_000)
 
 
@@ -41,7 +42,9 @@ async def official(
     """An official enrolled the real way: an invite code claimed by a chat user."""
     person = await warga(backend, f"{role.value} {wilayah or opd}")
     async with backend.unit() as s:
-        invite = await s.officials.create_invite(role, wilayah_code=wilayah, opd_code=opd)
+        invite = await s.officials.create_invite(
+            role, wilayah_code=wilayah, opd_code=opd, created_by=OPERATOR
+        )
         actor = await s.officials.claim(person.user_id, invite.code)
         token = await s.officials.create_token(person.user_id, "test")
         if username:

@@ -31,6 +31,7 @@ from tests.chat import (
     submit_usulan,
     walk_to,
 )
+from tests.officials import OPERATOR
 
 SEI_RENGAS_II = "12.71.10.1003"  # Kec. Medan Area
 TRACKING_CODE = re.compile(r"[2-9A-HJKMNP-TV-Z]{4}-[2-9A-HJKMNP-TV-Z]{4}")
@@ -128,6 +129,7 @@ async def test_a_resident_submits_a_complete_usulan(backend: Backend) -> None:
     assert row.urusan_code == "1.03" and row.opd
     assert (row.permasalahan, row.usulan) == (PROBLEM_TEXT, REQUEST_TEXT)
     assert (row.volume, row.unit, row.beneficiaries) == (Decimal(120), "meter", 200)
+    assert row.beneficiaries_unit == "KK"  # "sekitar 200 KK": households, not people
     assert (row.stage, row.decision, row.support_count) == ("desa", "menunggu", 0)
 
     async with backend.sessionmaker() as session:
@@ -690,23 +692,29 @@ async def test_the_photo_step_records_a_stored_photo_and_decodes_nothing(
     assert [p["sha256"] for p in (await r.draft())["photos"]] == [stored.sha256]
 
 
-async def test_a_rejected_resident_reads_the_reason_and_note_wherever_they_look(
-    backend: Backend,
-) -> None:
+async def _lurah_decides(backend: Backend, code: str, decision: str, **why: str) -> None:
     from backend.domain import Decision, Stage
     from backend.services.officials import Role
     from backend.services.workflow import DecisionRequest
 
-    r = Resident(backend)
-    code = await submit_usulan(r)
     async with backend.unit() as services:
         user = await services.officials.official_user("Lurah Pasar Baru")
-        lurah = await services.officials.grant(user, Role.KEPALA_DESA, wilayah_code=PASAR_BARU)
-        rejected = DecisionRequest(
-            Stage.DESA, Decision.DITOLAK, reason_code="bukan_kewenangan",
-            note="Jalan ini jalan provinsi; sampaikan ke Dinas PU Provinsi.",
-        )  # fmt: skip
-        await services.workflow.decide(lurah, code, rejected)
+        lurah = await services.officials.grant(
+            user, Role.KEPALA_DESA, wilayah_code=PASAR_BARU, granted_by=OPERATOR
+        )
+        request = DecisionRequest(Stage.DESA, Decision(decision), **why)
+        await services.workflow.decide(lurah, code, request)
+
+
+async def test_a_rejected_resident_reads_the_reason_and_note_wherever_they_look(
+    backend: Backend,
+) -> None:
+    r = Resident(backend)
+    code = await submit_usulan(r)
+    await _lurah_decides(
+        backend, code, "ditolak", reason_code="bukan_kewenangan",
+        note="Jalan ini jalan provinsi; sampaikan ke Dinas PU Provinsi.",
+    )  # fmt: skip
 
     await r.send(f"/status {code}")
     assert "Status: Musrenbang Desa/Kelurahan, ditolak" in r.text
@@ -723,18 +731,9 @@ async def test_a_rejected_resident_reads_the_reason_and_note_wherever_they_look(
 async def test_a_returned_usulan_shows_the_note_in_the_list_before_perbaiki(
     backend: Backend,
 ) -> None:
-    from backend.domain import Decision, Stage
-    from backend.services.officials import Role
-    from backend.services.workflow import DecisionRequest
-
     r = Resident(backend)
     code = await submit_usulan(r)
-    async with backend.unit() as services:
-        user = await services.officials.official_user("Lurah Pasar Baru")
-        lurah = await services.officials.grant(user, Role.KEPALA_DESA, wilayah_code=PASAR_BARU)
-        returned = DecisionRequest(Stage.DESA, Decision.PERLU_PERBAIKAN,
-                                   note="Tambahkan foto kondisi jalan.")  # fmt: skip
-        await services.workflow.decide(lurah, code, returned)
+    await _lurah_decides(backend, code, "perlu_perbaikan", note="Tambahkan foto kondisi jalan.")
 
     await r.send("/usulan_saya")
     assert "Catatan petugas: “Tambahkan foto kondisi jalan.”" in r.text

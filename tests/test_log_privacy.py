@@ -25,7 +25,7 @@ from backend.services.wiring import Backend
 from bot import logs
 from tests.e2e_fixtures import PASAR_BARU, Warga, standin
 from tests.harness import running_service
-from tests.officials import official
+from tests.officials import OPERATOR, official
 from tests.standin import BotApiStandIn
 
 __all__ = ["standin"]  # the fixture used below
@@ -121,7 +121,9 @@ async def forced_failure(backend: Backend, *, on: bool) -> None:
 
 async def on_behalf_with_a_database_error(api: BotApiStandIn, backend: Backend) -> None:
     async with backend.unit() as s:
-        invite = await s.officials.create_invite(Role.KEPALA_DESA, wilayah_code=PASAR_BARU)
+        invite = await s.officials.create_invite(
+            Role.KEPALA_DESA, wilayah_code=PASAR_BARU, created_by=OPERATOR
+        )
     kades = Chat(api, KADES, KADES_NAME)
     assert "Kelurahan Pasar Baru" in await kades.say(f"/start {invite.code}")
     await kades.say("/usulan_warga")

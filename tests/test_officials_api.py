@@ -16,6 +16,7 @@ from backend.services.officials import Role
 from backend.storage.models import Usulan
 from tests.officials import (
     MEDAN_KOTA,
+    OPERATOR,
     PASAR_BARU,
     PUSAT_PASAR,
     forward_to_kecamatan,
@@ -187,7 +188,7 @@ async def test_exports_carry_sipd_columns_and_mask_phones(backend, client):
     resident = await warga(backend, name="Siti Aminah")
     kepala = await official(backend, Role.KEPALA_DESA, wilayah=PASAR_BARU)
     camat = await official(backend, Role.OPERATOR_KECAMATAN, wilayah=MEDAN_KOTA)
-    code = await submit(backend, resident)
+    code = await submit(backend, resident, beneficiaries="60", beneficiaries_unit="KK")
     async with backend.unit() as s:
         await s.session.execute(
             update(Usulan).where(Usulan.code == code).values(submitter_phone="081234567890")
@@ -203,6 +204,7 @@ async def test_exports_carry_sipd_columns_and_mask_phones(backend, client):
     assert rows[1][3] == "Siti Aminah (0812****7890)"
     assert rows[1][rows[0].index("Desa/Kelurahan")] == "Pasar Baru"
     assert rows[1][rows[0].index("Rekomendasi Desa/Kelurahan")] == "diterima"
+    assert rows[1][rows[0].index("Penerima Manfaat")] == "60 KK"  # what was counted, kept
 
     as_xlsx = await client.get("/api/v1/queues/kecamatan/export.xlsx", headers=auth(camat))
     sheet = load_workbook(io.BytesIO(as_xlsx.content)).active
@@ -240,7 +242,8 @@ async def test_a_revoked_official_can_no_longer_act(backend, client):
     camat = await official(backend, Role.OPERATOR_KECAMATAN, wilayah=MEDAN_KOTA)
     assert (await client.get("/api/v1/me", headers=auth(camat))).status_code == 200
     async with backend.unit() as s:
-        [listed] = [o for o in await s.officials.list_officials() if o.role == "operator_kecamatan"]
-        await s.officials.revoke_official(listed.id)
+        officials = await s.officials.list_officials(OPERATOR)
+        [listed] = [o for o in officials if o.role == "operator_kecamatan"]
+        await s.officials.revoke_official(listed.id, OPERATOR)
     refused = await client.get("/api/v1/queues/kecamatan", headers=auth(camat))
     assert refused.status_code == 401

@@ -125,3 +125,21 @@ def test_very_long_address_parts_are_kept_whole_for_the_conversation_to_refuse()
     address = parse_address("Dusun " + "A" * 300 + ", Jl. " + "B" * 300)
     assert address.dusun == "Dusun " + "A" * 300
     assert address.street == "Jl. " + "B" * 300
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("sekitar 60 KK", (60, "KK")),
+        ("60 kepala keluarga", (60, "KK")),
+        ("±1.500 jiwa", (1500, "orang")),
+        ("200 orang warga", (200, "orang")),
+        ("12 rumah", (12, "rumah")),
+        ("200", (200, None)),
+        ("banyak sekali", None),
+    ],
+)
+def test_beneficiaries_keep_what_was_counted(text, expected):
+    from handlers.parsing import parse_beneficiaries
+
+    assert parse_beneficiaries(text) == expected

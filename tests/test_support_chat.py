@@ -21,6 +21,7 @@ from tests.chat import (
     submit_usulan,
     walk_to,
 )
+from tests.officials import OPERATOR
 
 
 async def usulan(backend: Backend, code: str) -> Usulan:
@@ -48,7 +49,9 @@ async def supporters(backend: Backend, code: str) -> int:
 async def kepala_desa(backend: Backend) -> Actor:
     async with backend.unit() as s:
         user = await s.officials.official_user("Lurah Pasar Baru")
-        return await s.officials.grant(user, Role.KEPALA_DESA, wilayah_code=PASAR_BARU)
+        return await s.officials.grant(
+            user, Role.KEPALA_DESA, wilayah_code=PASAR_BARU, granted_by=OPERATOR
+        )
 
 
 async def decide(backend: Backend, code: str, decision: Decision, **kw: object) -> None:

@@ -25,7 +25,7 @@ from backend.services.wiring import Backend
 from backend.storage.models import ApiToken, SecurityEvent, ThrottleHit
 from tests.chat import Resident
 from tests.conftest import make_settings, start_backend
-from tests.officials import MEDAN_KOTA, PASAR_BARU, Person, official, submit, warga
+from tests.officials import MEDAN_KOTA, OPERATOR, PASAR_BARU, Person, official, submit, warga
 
 PASSWORD = "rahasia-sekali-123"
 WRONG = "salah-sekali-123"
@@ -443,7 +443,7 @@ async def test_an_expired_or_revoked_open311_key_is_refused(service: Factory) ->
     async with backend.unit() as s:
         expiring = await s.officials.issue_client_key("FixMyStreet Medan")
         revoked = await s.officials.issue_client_key("Lapor Medan")
-        await s.officials.revoke_token_id(revoked.id)
+        await s.officials.revoke_token_id(revoked.id, OPERATOR)
     assert expiring.expires_at - datetime.now(UTC) > timedelta(days=89)
     ok = await client.post(
         "/open311/v2/requests.json", data={**OPEN311_REQUEST, "api_key": expiring.token}

@@ -24,6 +24,7 @@ from handlers import intake, rembuk, village
 from handlers.events import Photos
 from handlers.rembuk import parse_date, parse_groups, parse_order
 from tests.chat import CODE_RE, PASAR_BARU, Resident, make_jpeg, walk_to
+from tests.officials import OPERATOR
 
 PUSAT_PASAR = "12.71.01.1002"  # Kelurahan Pusat Pasar, Kec. Medan Kota
 MEDAN_KOTA = "12.71.01"
@@ -36,7 +37,9 @@ async def invite(
     backend: Backend, role: Role = Role.KEPALA_DESA, wilayah: str = PASAR_BARU, **kw: object
 ) -> str:
     async with backend.unit() as s:
-        created = await s.officials.create_invite(role, wilayah_code=wilayah, **kw)  # type: ignore[arg-type]
+        created = await s.officials.create_invite(  # type: ignore[arg-type]
+            role, wilayah_code=wilayah, created_by=OPERATOR, **kw
+        )
     return created.code
 
 
@@ -275,7 +278,9 @@ async def test_a_kepala_desa_reviews_ranks_and_confirms_a_rembuk_entirely_in_cha
     # The kecamatan's queue holds them, in the village's order, with their village rank.
     async with backend.unit() as s:
         user = await s.officials.official_user("Operator Medan Kota")
-        operator = await s.officials.grant(user, Role.OPERATOR_KECAMATAN, wilayah_code=MEDAN_KOTA)
+        operator = await s.officials.grant(
+            user, Role.OPERATOR_KECAMATAN, wilayah_code=MEDAN_KOTA, granted_by=OPERATOR
+        )
         queue = await s.queues.page(operator, QueueFilter(Stage.KECAMATAN))
     assert [(r.code, r.village_rank, r.decision) for r in queue.items] == [
         (lamp, 1, "menunggu"), (drain, 2, "menunggu"), (road, 3, "menunggu"),
@@ -529,6 +534,9 @@ async def test_a_kepala_desa_submits_for_a_resident_without_a_phone(backend: Bac
     assert await kades.state() == intake.LOCATION  # the desa is the kepala desa's own
     await walk_to(kades, intake.SUMMARY)
     assert "Atas nama warga: Mbah Karto · HP: 081234567890" in kades.text
+    # The summary says whose usulan it is: the resident's, entered by the kepala desa.
+    assert kades.texts[-1].startswith(kades.t("summary.title_on_behalf", name="Mbah Karto"))
+    assert kades.t("summary.title") not in kades.text
     assert "edit:desa" not in kades.payloads
     await kades.press("edit:desa")
     assert kades.keys == ["common.stale_button"]

@@ -14,6 +14,7 @@ from backend.services.queues import QueueFilter
 from tests.chat import make_jpeg
 from tests.e2e_fixtures import PASAR_BARU, TRACKING_CODE, Warga, standin  # noqa: F401
 from tests.harness import running_service
+from tests.officials import OPERATOR
 from tests.standin import BotApiStandIn
 
 KADES = 7_700_001
@@ -56,7 +57,9 @@ async def test_a_kepala_desa_runs_the_village_round_on_telegram(
     async with running_service(standin, db_url, tmp_path, "webhook") as service:
         backend = service.backend
         async with backend.unit() as s:
-            invite = await s.officials.create_invite(Role.KEPALA_DESA, wilayah_code=PASAR_BARU)
+            invite = await s.officials.create_invite(
+                Role.KEPALA_DESA, wilayah_code=PASAR_BARU, created_by=OPERATOR
+            )
 
         siti = Warga(standin, "webhook", RESIDENT)
         await siti.walk_to_photos()
@@ -95,6 +98,8 @@ async def test_a_kepala_desa_runs_the_village_round_on_telegram(
 
         async with backend.unit() as s:
             user = await s.officials.official_user("Operator Medan Kota")
-            camat = await s.officials.grant(user, Role.OPERATOR_KECAMATAN, wilayah_code="12.71.01")
+            camat = await s.officials.grant(
+                user, Role.OPERATOR_KECAMATAN, wilayah_code="12.71.01", granted_by=OPERATOR
+            )
             queue = await s.queues.page(camat, QueueFilter(Stage.KECAMATAN))
         assert [(i.code, i.village_rank) for i in queue.items] == [(code, 1)]

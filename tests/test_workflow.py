@@ -16,6 +16,7 @@ from backend.storage.models import Notification, Usulan, UsulanEvent
 from tests.officials import (
     LABUHAN_DELI,
     MEDAN_KOTA,
+    OPERATOR,
     PASAR_BARU,
     PUSAT_PASAR,
     decide,
@@ -275,12 +276,21 @@ async def test_invites_are_single_use_scoped_and_expire(backend):
     first, second = await warga(backend), await warga(backend)
     async with backend.unit() as s:
         with pytest.raises(InvalidInput):  # a kepala desa needs a desa code, not a kecamatan
-            await s.officials.create_invite(Role.KEPALA_DESA, wilayah_code=MEDAN_KOTA)
+            await s.officials.create_invite(
+                Role.KEPALA_DESA, wilayah_code=MEDAN_KOTA, created_by=OPERATOR
+            )
         with pytest.raises(InvalidInput):  # outside the region
-            await s.officials.create_invite(Role.KEPALA_DESA, wilayah_code="11.08.01.2001")
-        invite = await s.officials.create_invite(Role.KEPALA_DESA, wilayah_code=PASAR_BARU)
+            await s.officials.create_invite(
+                Role.KEPALA_DESA, wilayah_code="11.08.01.2001", created_by=OPERATOR
+            )
+        invite = await s.officials.create_invite(
+            Role.KEPALA_DESA, wilayah_code=PASAR_BARU, created_by=OPERATOR
+        )
         stale = await s.officials.create_invite(
-            Role.KEPALA_DESA, wilayah_code=PASAR_BARU, ttl=timedelta(seconds=-1)
+            Role.KEPALA_DESA,
+            wilayah_code=PASAR_BARU,
+            created_by=OPERATOR,
+            ttl=timedelta(seconds=-1),
         )
     async with backend.unit() as s:
         actor = await s.officials.claim(first.user_id, invite.code.lower())

@@ -47,6 +47,7 @@ SIPD_COLUMNS = (
     "Satuan",
     *(title for _, title in REKOMENDASI),
     "Dari Pesan Suara",  # which texts are transcripts of the resident's voice note
+    "Penerima Manfaat",  # "60 KK", "200 orang": the count with what was counted
 )
 
 
@@ -60,6 +61,14 @@ def _pengusul(row: QueueRow) -> str:
     name = row.submitter_name or "Warga"
     phone = mask_phone(row.submitter_phone)
     return f"{name} ({phone})" if phone else name
+
+
+def _beneficiaries(row: QueueRow) -> str:
+    if row.beneficiaries is None:
+        return ""
+    return f"{row.beneficiaries} {row.beneficiaries_unit}" if row.beneficiaries_unit else str(
+        row.beneficiaries
+    )
 
 
 def _transcripts(fields: dict[str, bool]) -> str:
@@ -99,6 +108,7 @@ def export_rows(
                 row.unit or "",
                 *(rec.get(stage.value, "") for stage, _ in REKOMENDASI),
                 _transcripts((transcribed or {}).get(row.code, {})),
+                _beneficiaries(row),
             ]
         )
     return table
@@ -175,7 +185,7 @@ async def queue_export(
 ) -> Response:
     """The queue `wanted` as a download named `name` (phones masked), within `actor`'s scope."""
     rows = await services.queues.all_rows(actor, wanted)
-    recommendations = await services.queues.recommendations([r.code for r in rows])
+    recommendations = await services.queues.recommendations(actor, [r.code for r in rows])
     transcribed = await services.queues.transcribed([r.code for r in rows])
     table = export_rows(rows, recommendations, services.wilayah, transcribed)
     headers = {"Content-Disposition": f'attachment; filename="{name}.{fmt}"'}

@@ -35,8 +35,7 @@ from backend.api.schemas import (
     UsulanOut,
 )
 from backend.domain import Decision, Stage
-from backend.errors import DomainError, Forbidden
-from backend.services.officials import Actor, Role
+from backend.errors import DomainError
 from backend.services.queues import QueueFilter, QueueRow
 from backend.services.wilayah import WilayahIndex
 from backend.services.workflow import DecisionRequest
@@ -189,8 +188,7 @@ async def create_invite(
 
 @router.get("/invites", response_model=list[InviteOut], tags=["invites"])
 async def list_invites(current: Official, services: Unit) -> list[InviteOut]:
-    _admin(current)
-    return [InviteOut(**i.__dict__) for i in await services.officials.list_invites()]
+    return [InviteOut(**i.__dict__) for i in await services.officials.list_invites(current)]
 
 
 @router.delete(
@@ -206,8 +204,7 @@ async def revoke_invite(invite_id: RowId, current: Official, services: Unit) -> 
 
 @router.get("/outbox", response_model=OutboxOut, tags=["operations"])
 async def outbox_status(current: Official, services: Unit) -> OutboxOut:
-    _admin(current)
-    status = await services.delivery.status()
+    status = await services.delivery.status(current)
     return OutboxOut(
         counts=status.counts,
         oldest_due=status.oldest_due,
@@ -217,14 +214,8 @@ async def outbox_status(current: Official, services: Unit) -> OutboxOut:
 
 @router.post("/outbox/retry", response_model=RetriedOut, tags=["operations"])
 async def outbox_retry(body: RetryIn, current: Official, services: Unit) -> RetriedOut:
-    _admin(current)
-    count = await services.delivery.retry_dead(body.ids or None)
+    count = await services.delivery.retry_dead(current, body.ids or None)
     return RetriedOut(requeued=count)
-
-
-def _admin(actor: Actor) -> None:
-    if actor.role != Role.ADMIN:
-        raise Forbidden("Bappeda admins only")
 
 
 def _item(row: QueueRow, wilayah: WilayahIndex) -> dict[str, Any]:

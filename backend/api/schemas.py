@@ -87,6 +87,7 @@ class UsulanOut(QueueItemOut):
     latitude: float | None
     longitude: float | None
     beneficiaries: int | None
+    beneficiaries_unit: str | None = Field(description="KK, orang or rumah, when the resident said")
     submitter_phone: str | None = Field(description="masked")
     merged_into: str | None
     photos: list[str]

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.services.officials import Actor, require_admin
 from backend.storage.models import Notification, User, utcnow
 
 PENDING, SENDING, SENT, PARKED, DEAD, MUTED = (
@@ -219,7 +220,9 @@ class DeliveryService:
         )
         return 0 if user_id is None else await self.resume(user_id)
 
-    async def retry_dead(self, ids: list[int] | None = None) -> int:
+    async def retry_dead(self, actor: Actor, ids: list[int] | None = None) -> int:
+        """Give dead rows (all, or those of `ids`) a fresh start; Bappeda admins only."""
+        require_admin(actor)
         query = update(Notification).where(Notification.state == DEAD)
         if ids:
             query = query.where(Notification.id.in_(ids))
@@ -230,7 +233,9 @@ class DeliveryService:
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 
-    async def status(self, dead_limit: int = 20) -> OutboxStatus:
+    async def status(self, actor: Actor, dead_limit: int = 20) -> OutboxStatus:
+        """The outbox of the deployment at a glance; Bappeda admins only."""
+        require_admin(actor)
         counts = dict(
             (
                 await self.session.execute(

@@ -123,12 +123,16 @@ def _measured(draft: dict[str, Any]) -> dict[str, Any]:
         "volume": volume,
         "unit": _optional(draft, "unit") if volume is not None else None,
         "beneficiaries": int(beneficiaries) if beneficiaries is not None else None,
+        "beneficiaries_unit": (
+            _optional(draft, "beneficiaries_unit") if beneficiaries is not None else None
+        ),
     }
 
 
 # What a resident writes (and may revise); the rest of an usulan's columns follow from these.
 RESIDENT_FIELDS = (
     "desa_code", "category", "permasalahan", "usulan", "volume", "unit", "beneficiaries",
+    "beneficiaries_unit",
     "dusun", "rt", "rw", "street", "latitude", "longitude",
 )  # fmt: skip
 # Columns that follow from one the resident chose: a desa's kecamatan, a category's

@@ -7,8 +7,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, false, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.domain import WilayahLevel
@@ -48,12 +49,41 @@ class Actor:
     wilayah_code: str | None = None
     opd_code: str | None = None
     official_id: int | None = None
+    # The deployment's operator at the command line: acts for no user.
+    system: bool = False
 
     def covers_desa(self, desa_code: str) -> bool:
         """Is this desa inside the actor's wilayah (their desa, kecamatan or kabupaten/kota)?"""
         if self.wilayah_code is None:
-            return False
+            return self.system  # the operator of a deployment serving every region
         return desa_code == self.wilayah_code or desa_code.startswith(self.wilayah_code + ".")
+
+
+def system_actor(region: str) -> Actor:
+    """The command line's actor: a Bappeda admin over the whole region served ("ALL": every
+    kabupaten/kota), so the operator passes the same checks as anyone else."""
+    return Actor(
+        user_id=0, role=Role.ADMIN, wilayah_code=None if region == "ALL" else region, system=True
+    )
+
+
+def require_admin(actor: Actor, refusal: str = "Bappeda admins only") -> None:
+    if actor.role != Role.ADMIN:
+        raise Forbidden(refusal)
+
+
+def require_in_region(admin: Actor, wilayah_code: str | None) -> None:
+    """An admin acts on the roles and codes of their own kabupaten/kota (OPD ones have none)."""
+    if wilayah_code is not None and not admin.covers_desa(wilayah_code):
+        raise Forbidden("outside your kabupaten/kota")
+
+
+def in_region(admin: Actor, column: Any) -> ColumnElement[bool]:
+    """SQL: a wilayah column empty (OPD roles) or inside the admin's kabupaten/kota."""
+    if admin.wilayah_code is None:
+        return true() if admin.system else false()
+    scope = admin.wilayah_code
+    return or_(column.is_(None), column == scope, column.startswith(scope + "."))
 
 
 class InviteRefused(Conflict):
@@ -215,12 +245,12 @@ class OfficialService:
         *,
         wilayah_code: str | None = None,
         opd_code: str | None = None,
-        created_by: Actor | None = None,
+        created_by: Actor,
         ttl: timedelta = INVITE_TTL,
     ) -> CreatedInvite:
-        if created_by is not None and created_by.role != Role.ADMIN:
-            raise Forbidden("only a Bappeda admin issues invite codes")
+        require_admin(created_by, "only a Bappeda admin issues invite codes")
         await self._check_scope(role, wilayah_code, opd_code)
+        require_in_region(created_by, wilayah_code if role != Role.OPD else None)
         code = new_invite_code()
         row = Invite(
             code_hash=_digest(code),
@@ -228,23 +258,30 @@ class OfficialService:
             role=role.value,
             wilayah_code=wilayah_code if role != Role.OPD else None,
             opd_code=opd_code if role == Role.OPD else None,
-            created_by=created_by.user_id if created_by else None,
+            created_by=None if created_by.system else created_by.user_id,
             expires_at=utcnow() + ttl,
         )
         self.session.add(row)
         await self.session.flush()
         return CreatedInvite(invite=_invite_view(row), code=code)
 
-    async def list_invites(self) -> list[InviteView]:
-        rows = await self.session.scalars(select(Invite).order_by(Invite.id.desc()).limit(500))
+    async def list_invites(self, actor: Actor) -> list[InviteView]:
+        """The admin's kabupaten/kota's invites (and OPD ones), newest first."""
+        require_admin(actor)
+        rows = await self.session.scalars(
+            select(Invite)
+            .where(in_region(actor, Invite.wilayah_code))
+            .order_by(Invite.id.desc())
+            .limit(500)
+        )
         return [_invite_view(r) for r in rows]
 
-    async def revoke_invite(self, invite_id: int, actor: Actor | None = None) -> InviteView:
-        if actor is not None and actor.role != Role.ADMIN:
-            raise Forbidden("only a Bappeda admin revokes invite codes")
+    async def revoke_invite(self, invite_id: int, actor: Actor) -> InviteView:
+        require_admin(actor, "only a Bappeda admin revokes invite codes")
         row = await self.session.get(Invite, invite_id)
         if row is None:
             raise NotFound("no such invite")
+        require_in_region(actor, row.wilayah_code)
         if row.claimed_at is not None:
             raise Conflict("invite already claimed; revoke the official instead")
         row.revoked_at = row.revoked_at or utcnow()
@@ -280,10 +317,12 @@ class OfficialService:
 
     async def grant(
         self, user_id: int, role: Role, *, wilayah_code: str | None = None,
-        opd_code: str | None = None,
+        opd_code: str | None = None, granted_by: Actor,
     ) -> Actor:  # fmt: skip
         """Give a role directly (command line, first admin of a deployment)."""
+        require_admin(granted_by, "only a Bappeda admin grants roles")
         await self._check_scope(role, wilayah_code, opd_code)
+        require_in_region(granted_by, wilayah_code if role != Role.OPD else None)
         official = Official(user_id=user_id, role=role.value, wilayah_code=wilayah_code,
                             opd_code=opd_code)  # fmt: skip
         self.session.add(official)
@@ -298,10 +337,13 @@ class OfficialService:
         rows = await self.session.execute(select(Opd.code, Opd.name).order_by(Opd.code))
         return [(code, name) for code, name in rows.all()]
 
-    async def list_officials(self) -> list[OfficialView]:
+    async def list_officials(self, actor: Actor) -> list[OfficialView]:
+        """The officials of the admin's kabupaten/kota (and OPD staff)."""
+        require_admin(actor)
         rows = await self.session.execute(
             select(Official, User.display_name)
             .join(User, User.id == Official.user_id)
+            .where(in_region(actor, Official.wilayah_code))
             .order_by(Official.id)
         )
         return [
@@ -309,10 +351,12 @@ class OfficialService:
             for o, name in rows.all()
         ]
 
-    async def revoke_official(self, official_id: int) -> None:
+    async def revoke_official(self, official_id: int, actor: Actor) -> None:
+        require_admin(actor)
         row = await self.session.get(Official, official_id)
         if row is None:
             raise NotFound("no such official")
+        require_in_region(actor, row.wilayah_code)
         row.revoked_at = row.revoked_at or utcnow()
 
     async def actor_for(self, user_id: int) -> Actor | None:
@@ -398,15 +442,13 @@ class OfficialService:
             .values(revoked_at=utcnow())
         )
 
-    async def list_tokens(
-        self, actor: Actor | None = None, username: str | None = None
-    ) -> list[TokenView]:
+    async def list_tokens(self, actor: Actor, username: str | None = None) -> list[TokenView]:
         """Tokens the actor may see: an admin those of the kabupaten/kota, anyone else their
-        own; the command line (no actor) every one. Newest first."""
+        own. Newest first."""
         owner = await self.user_by_username(username) if username else None
         return await self._token_views(actor, owner=owner)
 
-    async def revoke_token_id(self, token_id: int, actor: Actor | None = None) -> TokenView:
+    async def revoke_token_id(self, token_id: int, actor: Actor) -> TokenView:
         """Revoke one token by id: an admin any of the kabupaten/kota, anyone else their own."""
         found = await self._token_views(actor, token_id=token_id)
         row = await self.session.get(ApiToken, token_id) if found else None
@@ -414,14 +456,14 @@ class OfficialService:
             raise NotFound("no such token")  # not even whether another's exists
         if row.revoked_at is None:
             row.revoked_at = utcnow()
-            by = f"user {actor.user_id}" if actor else "the command line"
+            by = "the command line" if actor.system else f"user {actor.user_id}"
             await self.security.record(
                 TOKEN_REVOKED, user_id=row.user_id, detail=f"token {row.id} revoked by {by}"
             )
         return (await self._token_views(actor, token_id=token_id))[0]
 
     async def _token_views(
-        self, actor: Actor | None, *, owner: int | None = None, token_id: int | None = None
+        self, actor: Actor, *, owner: int | None = None, token_id: int | None = None
     ) -> list[TokenView]:
         query = (
             select(ApiToken, Credential.username, User.display_name)
@@ -434,10 +476,10 @@ class OfficialService:
             query = query.where(ApiToken.user_id == owner)
         if token_id is not None:
             query = query.where(ApiToken.id == token_id)
-        if actor is not None and actor.role != Role.ADMIN:
+        if actor.role != Role.ADMIN:
             query = query.where(ApiToken.user_id == actor.user_id)
         rows = (await self.session.execute(query)).all()
-        if actor is not None and actor.role == Role.ADMIN:
+        if actor.role == Role.ADMIN:
             scopes = await self._wilayah_of({t.user_id for t, _, _ in rows})
             rows = [r for r in rows if _within(actor, scopes.get(r[0].user_id))]
         return [

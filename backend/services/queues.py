@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.domain import Decision, Stage
@@ -30,6 +30,7 @@ class QueueFilter:
     opd: str | None = None
     category: str | None = None
     text: str | None = None
+    region: str | None = None  # a kabupaten/kota code; set from the actor's scope
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ class QueueRow:
     support_count: int
     submitter_name: str | None
     submitter_phone: str | None
+    beneficiaries: int | None = None
+    beneficiaries_unit: str | None = None  # KK, orang, rumah
 
 
 @dataclass(frozen=True)
@@ -84,13 +87,19 @@ def _scoped(actor: Actor, wanted: QueueFilter) -> QueueFilter:
         if wanted.desa not in (None, scope):
             raise Forbidden("another desa's usulan")
         return QueueFilter(**{**wanted.__dict__, "desa": scope})
-    return wanted  # admin: the whole kabupaten/kota
+    # An admin: the whole kabupaten/kota, and nothing of another.
+    for code in (wanted.kecamatan, wanted.desa):
+        if code is not None and not actor.covers_desa(code):
+            raise Forbidden("outside your kabupaten/kota")
+    return QueueFilter(**{**wanted.__dict__, "region": actor.wilayah_code})
 
 
 def _query(f: QueueFilter) -> Select[Any]:
     query = select(Usulan.id).where(Usulan.stage == f.stage.value)
     if f.decision is not None:
         query = query.where(Usulan.decision == f.decision.value)
+    if f.region:
+        query = query.where(Usulan.kecamatan_code.startswith(f.region + "."))
     if f.kecamatan:
         query = query.where(Usulan.kecamatan_code == f.kecamatan)
     if f.desa:
@@ -186,8 +195,11 @@ class QueueService:
                 found.setdefault(code, {})[field] = edited
         return found
 
-    async def recommendations(self, codes: Sequence[str]) -> dict[str, dict[str, str]]:
-        """Per usulan, the decision (with its reason) taken at each stage so far."""
+    async def recommendations(
+        self, actor: Actor, codes: Sequence[str]
+    ) -> dict[str, dict[str, str]]:
+        """Per usulan in the actor's scope, the decision (with its reason) taken at each stage
+        so far."""
         found: dict[str, dict[str, str]] = {}
         codes = list(codes)
         # In chunks: a driver binds at most 32,767 parameters to one statement.
@@ -197,7 +209,7 @@ class QueueService:
                        UsulanEvent.reason_code, UsulanEvent.note)
                 .join(UsulanEvent, UsulanEvent.usulan_id == Usulan.id)
                 .where(Usulan.code.in_(codes[start : start + 5000]),
-                       UsulanEvent.kind == "keputusan")
+                       UsulanEvent.kind == "keputusan", _scope_clause(actor))
                 .order_by(UsulanEvent.id)
             )  # fmt: skip
             for code, stage, decision, reason, note in rows:
@@ -217,7 +229,9 @@ class Stats:
 def _scope_clause(actor: Actor) -> Any:
     if actor.role == Role.OPD:
         return Usulan.opd == actor.opd_code
-    scope = actor.wilayah_code or ""
+    if actor.wilayah_code is None:
+        return true() if actor.system else false()
+    scope = actor.wilayah_code
     return (Usulan.desa_code == scope) | Usulan.desa_code.startswith(scope + ".")
 
 

@@ -91,19 +91,7 @@ class UserService:
     ) -> UserView:
         user = await self._find(channel, external_id)
         if user is None:
-            user = User(
-                channel=channel,
-                external_id=external_id,
-                chat_id=chat_id,
-                language=language_from_hint(language_hint),
-                reachable=True,
-            )
-            try:
-                async with self.session.begin_nested():
-                    self.session.add(user)
-            except IntegrityError:  # the same person's first two updates raced
-                user = await self._find(channel, external_id)
-                assert user is not None
+            user = await self._insert(channel, external_id, chat_id, language_hint)
         elif not user.reachable:
             # A message from them proves the chat is open again.
             user.reachable = True
@@ -159,6 +147,11 @@ class UserService:
         existing = await self._find(channel, external_id)
         if existing is not None:
             return existing
+        return await self._insert(channel, external_id, chat_id, language_hint)
+
+    async def _insert(
+        self, channel: str, external_id: str, chat_id: str, language_hint: str | None
+    ) -> User:
         user = User(
             channel=channel,
             external_id=external_id,

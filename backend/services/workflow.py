@@ -155,7 +155,7 @@ class WorkflowService:
             "code", "created_at", "desa_code", "category", "urusan_code", "opd", "permasalahan",
             "usulan", "volume", "unit", "stage", "decision", "village_rank", "support_count",
             "planning_year", "origin", "dusun", "rt", "rw", "street", "latitude", "longitude",
-            "beneficiaries",
+            "beneficiaries", "beneficiaries_unit",
         )  # fmt: skip
         return {
             **{name: getattr(row, name) for name in fields},
@@ -177,15 +177,8 @@ class WorkflowService:
         }
 
     async def decide(self, actor: Actor, code: str, request: DecisionRequest) -> DecisionResult:
-        row = await self.get(code)
-        if row.stage != request.stage.value:
-            raise Conflict(f"{row.code} is at stage {row.stage}, not {request.stage.value}")
-        self.check_scope(actor, row)
-        if row.decision != Decision.MENUNGGU.value:
-            raise Conflict(f"{row.code} was already decided at {row.stage}: {row.decision}")
+        row = await self._decidable(actor, code, request)
         decision = request.decision
-        if decision not in DECISIONS:
-            raise InvalidInput("decision", f"not a decision: {decision.value}")
         reason, note = self._reason(request)
         changes: dict[str, list[Any]] = {}
         target: Usulan | None = None
@@ -199,18 +192,54 @@ class WorkflowService:
         forward = decision in {Decision.DITERIMA, Decision.DITERIMA_DENGAN_PERUBAHAN}
         # At the desa stage acceptance waits for the rembuk warga to be confirmed; at the
         # last stage it is the end of the road.
-        moves_on = forward and stage is not Stage.DESA and next_stage(stage) is not None
-        new_stage = next_stage(stage) if moves_on else stage
-        assert new_stage is not None
-        new_decision = Decision.MENUNGGU if moves_on else decision
-        values: dict[str, Any] = {"stage": new_stage.value, "decision": new_decision.value}
-        values.update({field: new for field, (_, new) in changes.items()})
+        moved_to = next_stage(stage) if forward and stage is not Stage.DESA else None
+        values: dict[str, Any] = {
+            "stage": (moved_to or stage).value,
+            "decision": (Decision.MENUNGGU if moved_to else decision).value,
+            **{field: new for field, (_, new) in changes.items()},
+        }
         if "desa_code" in changes:
             values["kecamatan_code"] = ".".join(str(changes["desa_code"][1]).split(".")[:3])
         if target is not None:
             values["merged_into_id"] = target.id
         if not await self._update_if(row.id, stage.value, Decision.MENUNGGU.value, values):
             raise Conflict(f"{row.code} was decided by someone else a moment ago")
+        await self._record(row, actor, stage, decision, (reason, note), changes, target, moved_to)
+        if target is not None:
+            await self._join_supporters(row, target)
+        await self.session.refresh(row)
+        if not (forward and stage is Stage.DESA):
+            # Acceptance in the village is announced when its rembuk warga is confirmed.
+            await self.outbox.decision(row, stage, decision, reason, note)
+        if moved_to is not None:
+            await self.outbox.queue_received(moved_to, [row])
+        return DecisionResult(code=row.code, stage=row.stage, decision=row.decision)
+
+    async def _decidable(self, actor: Actor, code: str, request: DecisionRequest) -> Usulan:
+        """The usulan, if this actor may take this decision on it now."""
+        row = await self.get(code)
+        if row.stage != request.stage.value:
+            raise Conflict(f"{row.code} is at stage {row.stage}, not {request.stage.value}")
+        self.check_scope(actor, row)
+        if row.decision != Decision.MENUNGGU.value:
+            raise Conflict(f"{row.code} was already decided at {row.stage}: {row.decision}")
+        if request.decision not in DECISIONS:
+            raise InvalidInput("decision", f"not a decision: {request.decision.value}")
+        return row
+
+    async def _record(
+        self,
+        row: Usulan,
+        actor: Actor,
+        stage: Stage,
+        decision: Decision,
+        why: tuple[str | None, str | None],
+        changes: dict[str, list[Any]],
+        target: Usulan | None,
+        moved_to: Stage | None,
+    ) -> None:
+        """The decision's events: the decision itself, and the move to the next stage."""
+        reason, note = why
         await append_event(
             self.session,
             usulan_id=row.id,
@@ -228,26 +257,17 @@ class WorkflowService:
                 **({"merged_into": target.code} if target is not None else {}),
             },
         )
-        if moves_on:
+        if moved_to is not None:
             await append_event(
                 self.session,
                 usulan_id=row.id,
                 kind="diteruskan",
                 from_stage=stage.value,
                 from_decision=decision.value,
-                to_stage=new_stage.value,
+                to_stage=moved_to.value,
                 to_decision=Decision.MENUNGGU.value,
                 actor_user_id=actor.user_id,
             )
-        if target is not None:
-            await self._join_supporters(row, target)
-        await self.session.refresh(row)
-        if not (forward and stage is Stage.DESA):
-            # Acceptance in the village is announced when its rembuk warga is confirmed.
-            await self.outbox.decision(row, stage, decision, reason, note)
-        if moves_on:
-            await self.outbox.queue_received(new_stage, [row])
-        return DecisionResult(code=row.code, stage=row.stage, decision=row.decision)
 
     def _reason(self, request: DecisionRequest) -> tuple[str | None, str | None]:
         note = check_text("note", clean_text(request.note)) or None

@@ -140,6 +140,7 @@ class Usulan(Base):
     volume: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     unit: Mapped[str | None] = mapped_column(String(32))
     beneficiaries: Mapped[int | None] = mapped_column(Integer)
+    beneficiaries_unit: Mapped[str | None] = mapped_column(String(8))  # KK, orang, rumah
     support_count: Mapped[int] = mapped_column(Integer, default=0)
     village_rank: Mapped[int | None] = mapped_column(Integer)
     # village_rank with "no rank" as a large number: a portable NULLS LAST the index can serve.

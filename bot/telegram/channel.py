@@ -32,7 +32,7 @@ from aiogram.types import (
 
 import locales
 from backend.domain import MAX_AUDIO_BYTES, MAX_AUDIO_SECONDS, MAX_PHOTO_BYTES
-from backend.errors import AudioRejected, PhotoRejected, Unavailable
+from backend.errors import AudioRejected, DomainError, PhotoRejected, Unavailable
 from backend.services.media import StoredPhoto
 from backend.services.transcription import Heard
 from backend.services.wiring import Backend
@@ -329,21 +329,8 @@ class TelegramChannel:
 
     def _listener(self, file_id: str) -> Callable[[], Awaitable[Heard]]:
         async def load() -> Heard:
-            try:
-                file = await self.bot.get_file(file_id)
-                if (file.file_size or 0) > MAX_AUDIO_BYTES or not file.file_path:
-                    raise AudioRejected("too_large" if file.file_path else "not_audio")
-                buffer = await self.bot.download_file(file.file_path, timeout=60)
-                assert buffer is not None
-                data = buffer.read()
-            except AudioRejected:
-                raise
-            except TelegramBadRequest as exc:
-                too_big = "too big" in exc.message.lower()
-                raise AudioRejected("too_large" if too_big else "download_failed") from None
-            except Exception as exc:  # noqa: BLE001 - a failed download: "send it once more"
-                log.warning("voice note download failed: %s", type(exc).__name__)
-                raise AudioRejected("download_failed") from None
+            data = await self._download(file_id, MAX_AUDIO_BYTES, AudioRejected, "not_audio",
+                                        bad_request="download_failed")  # fmt: skip
             return await self.backend.transcriber.listen(data, self.backend.media)
 
         return load
@@ -352,21 +339,36 @@ class TelegramChannel:
 
     def _fetcher(self, file_id: str) -> Callable[[], Awaitable[StoredPhoto]]:
         async def load() -> StoredPhoto:
-            try:
-                file = await self.bot.get_file(file_id)
-                if (file.file_size or 0) > MAX_PHOTO_BYTES or not file.file_path:
-                    raise PhotoRejected("too_large" if file.file_path else "not_image")
-                buffer = await self.bot.download_file(file.file_path, timeout=60)
-                assert buffer is not None
-                data = buffer.read()
-            except PhotoRejected:
-                raise
-            except TelegramBadRequest as exc:
-                too_big = "too big" in exc.message.lower()
-                raise PhotoRejected("too_large" if too_big else "not_image") from None
-            except Exception as exc:  # noqa: BLE001 - a failed download: "send it once more"
-                log.warning("photo download failed: %s", type(exc).__name__)
-                raise PhotoRejected("download_failed") from None
+            data = await self._download(file_id, MAX_PHOTO_BYTES, PhotoRejected, "not_image",
+                                        bad_request="not_image")  # fmt: skip
             return await self.backend.media.store_photo(data)
 
         return load
+
+    async def _download(
+        self,
+        file_id: str,
+        limit: int,
+        refused: Callable[[str], DomainError],
+        unusable: str,
+        *,
+        bad_request: str,
+    ) -> bytes:
+        """A file the person sent, through getFile (outside any transaction), or the
+        polite refusal: `too_large`, `unusable` (no file to fetch), `bad_request` (Telegram
+        would not hand it out), `download_failed` (the network)."""
+        try:
+            file = await self.bot.get_file(file_id)
+            if (file.file_size or 0) > limit or not file.file_path:
+                raise refused("too_large" if file.file_path else unusable)
+            buffer = await self.bot.download_file(file.file_path, timeout=60)
+            assert buffer is not None
+            return buffer.read()
+        except DomainError:
+            raise
+        except TelegramBadRequest as exc:
+            too_big = "too big" in exc.message.lower()
+            raise refused("too_large" if too_big else bad_request) from None
+        except Exception as exc:  # noqa: BLE001 - a failed download: "send it once more"
+            log.warning("download of a sent file failed: %s", type(exc).__name__)
+            raise refused("download_failed") from None

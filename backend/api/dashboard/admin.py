@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from backend.api.dashboard.pages import render
 from backend.api.deps import BackendDep, CheckedForm, PageRefusal, PageUnit, RowId, Session
-from backend.errors import DomainError, Forbidden
+from backend.errors import DomainError
 from backend.services.officials import Actor, Role
 from backend.services.wiring import Services
 
@@ -63,24 +63,17 @@ async def revoke_invite(
 
 @router.post("/dashboard/admin/outbox/retry")
 async def retry_outbox(session: Session, _: CheckedForm, services: PageUnit) -> Response:
-    _admin_only(session.actor.role)
-    await services.delivery.retry_dead()
+    await services.delivery.retry_dead(session.actor)
     return RedirectResponse(BACK, status_code=303)
 
 
 async def _admin_page(
     request: Request, actor: Actor, csrf: str, services: Services, **extra: Any
 ) -> Response:
-    _admin_only(actor.role)
-    invites = await services.officials.list_invites()
-    outbox = await services.delivery.status()
+    invites = await services.officials.list_invites(actor)
+    outbox = await services.delivery.status(actor)
     opds = await services.officials.list_opds()
     return render(
         request, "admin.html", actor=actor, csrf=csrf, invites=invites, outbox=outbox,
         roles=list(Role), opds=opds, **extra,
     )  # fmt: skip
-
-
-def _admin_only(role: Role) -> None:
-    if role != Role.ADMIN:
-        raise Forbidden("Bappeda admins only")
