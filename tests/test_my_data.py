@@ -96,7 +96,10 @@ async def test_an_officials_roles_are_part_of_their_data(backend: Backend) -> No
         ("kepala_desa", "12.71.01.1001")
     ]
     assert held["profile"]["name"]  # recorded at consent
-    assert await warga(backend)  # another person's data is not mixed in
+    other = await warga(backend)
+    async with backend.unit() as services:
+        theirs = await services.users.personal_data(other.user_id)
+    assert theirs["official_roles"] == []  # another person's data is not mixed in
 
 
 async def test_a_residents_voice_is_listed_and_its_recording_erased_on_request(
